@@ -1,0 +1,113 @@
+import type { Router } from 'express';
+import type { HedgerowConfig } from './config/schema';
+import type { Logger } from './log/logger';
+import type { Store } from './store/store';
+import type { IdentityHolder } from './server/identity-holder';
+import { CertStore, certificateToPem } from './pki';
+import { AddressGuard } from './net/address-guard';
+import { ChainedVerifier, StaticTokenVerifier, X5cTokenSigner, X5cTokenVerifier, type PeerVerifier } from './identity/peer-token';
+import { DspClient } from './protocol/dsp/client';
+import { OutboxDispatcher } from './outbox/dispatcher';
+import { CatalogService } from './catalog/catalog-service';
+import { NegotiationService } from './negotiation/negotiation-service';
+import { createDspRouter } from './protocol/dsp/router';
+import { DSP_BASE_PATH, DSP_CALLBACK_PATH } from './protocol/dsp/paths';
+import type { DecisionScript } from './negotiation/decisions';
+
+export interface Dataspace {
+  publicRouter: Router;
+  catalog: CatalogService;
+  negotiations: NegotiationService;
+  client: DspClient;
+  guard: AddressGuard;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Composition root of the Dataspace Protocol: peer identity, SSRF guard, outbound client, durable
+ * outbox, catalog and negotiation services, and the public routes.
+ */
+export function createDataspace(deps: {
+  config: HedgerowConfig;
+  store: Store;
+  identity: IdentityHolder;
+  certStore: CertStore;
+  publicUrl: string;
+  /** host:port pairs never reachable from peer-supplied addresses (our management listener). */
+  deny: Array<{ host: string; port: number }>;
+  logger: Logger;
+  script?: DecisionScript;
+}): Dataspace {
+  const { config, store, identity, logger } = deps;
+  const self = () => ({
+    participantId: identity.current.participantId,
+    dspBaseUrl: `${deps.publicUrl}${DSP_BASE_PATH}`,
+    callbackAddress: `${deps.publicUrl}${DSP_CALLBACK_PATH}`,
+  });
+  const anchors = () => deps.certStore.trustAnchors();
+  const guard = new AddressGuard({ allow: config.dsp.allowedAddresses, deny: deps.deny });
+
+  const verifiers: PeerVerifier[] = [new X5cTokenVerifier({ anchors, seenTokens: store.seenTokens })];
+  if (Object.keys(config.dsp.staticTokens).length) verifiers.push(new StaticTokenVerifier(config.dsp.staticTokens));
+  const verifier = verifiers.length === 1 ? verifiers[0]! : new ChainedVerifier(verifiers);
+
+  const client = new DspClient({
+    signer: new X5cTokenSigner(() => identity.current),
+    guard,
+    trustedCas: () => anchors().map(certificateToPem),
+  });
+  const catalog = new CatalogService({
+    store,
+    participantId: () => identity.current.participantId,
+    dspBaseUrl: () => self().dspBaseUrl,
+    pageSize: config.dsp.catalogPageSize,
+  });
+
+  let dispatcher: OutboxDispatcher | undefined;
+  const negotiations = new NegotiationService({
+    store,
+    catalog,
+    guard,
+    self,
+    giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000,
+    kick: () => dispatcher?.kick(),
+    logger,
+    script: deps.script,
+  });
+  dispatcher = new OutboxDispatcher({
+    outbox: store.outbox,
+    client,
+    observer: {
+      prepare: (e) => negotiations.prepare(e),
+      delivered: (e, r) => negotiations.delivered(e, r),
+      rejected: (e, r) => negotiations.rejected(e, r),
+      gaveUp: (e, err) => negotiations.gaveUp(e, err),
+    },
+    retry: { initialDelayMs: config.dsp.outbox.retryInitialMs, maxDelayMs: config.dsp.outbox.retryMaxSeconds * 1000 },
+    logger,
+  });
+
+  const publicRouter = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, catalog, negotiations, publicUrl: () => deps.publicUrl });
+
+  // Expired token ids are forgotten hourly; only rows that exist are deleted, so an idle box stays quiet.
+  const pruneTimer = setInterval(() => store.seenTokens.prune(Math.floor(Date.now() / 1000)), 3_600_000);
+  pruneTimer.unref();
+
+  return {
+    publicRouter,
+    catalog,
+    negotiations,
+    client,
+    guard,
+    start() {
+      negotiations.runPending(); // resume work owed before a restart
+      dispatcher!.start();
+    },
+    async stop() {
+      clearInterval(pruneTimer);
+      await dispatcher!.stop();
+      await client.close();
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import { Router, type Request, type Response } from 'express';
+import Ajv2019, { type ValidateFunction } from 'ajv/dist/2019';
+import { ValidationError } from '../errors';
+
+/**
+ * The management API is declared as a table: method, path, schemas, handler. The express router
+ * and the OpenAPI 3.1 document are both built from it, so they cannot drift apart.
+ */
+export type JsonSchema = Record<string, unknown>;
+
+export interface ApiRoute {
+  method: 'get' | 'post' | 'delete';
+  /** Express-style path relative to /api/v1, e.g. `/assets/:id`. */
+  path: string;
+  summary: string;
+  tag: string;
+  body?: JsonSchema;
+  query?: Record<string, JsonSchema & { description?: string }>;
+  /** Schema of a successful response (documentation). */
+  response?: JsonSchema;
+  status?: number;
+  handler: (req: { body: any; params: Record<string, string>; query: Record<string, string | undefined> }) => unknown | Promise<unknown>;
+}
+
+const ajv = new Ajv2019({ allErrors: false, strict: false, coerceTypes: false });
+
+function validator(schema: JsonSchema): ValidateFunction {
+  return ajv.compile(schema);
+}
+
+/** The first ajv error as a ValidationError with a field path like `/source/url`. */
+function rejectWith(validate: ValidateFunction, where: string): never {
+  const e = validate.errors![0]!;
+  const missing = e.keyword === 'required' ? `/${String(e.params.missingProperty)}` : '';
+  const extra = e.keyword === 'additionalProperties' ? `/${String(e.params.additionalProperty)}` : '';
+  const message = e.keyword === 'additionalProperties' ? 'unknown field' : e.keyword === 'required' ? 'is required' : (e.message ?? 'invalid');
+  throw new ValidationError(message, `${where}${e.instancePath}${missing}${extra}` || '/');
+}
+
+export function buildRouter(routes: ApiRoute[]): Router {
+  const router = Router();
+  for (const route of routes) {
+    const checkBody = route.body ? validator(route.body) : undefined;
+    const querySchema = route.query ? { type: 'object', properties: route.query } : undefined;
+    const checkQuery = querySchema ? validator(querySchema) : undefined;
+    router[route.method](route.path, async (req: Request, res: Response) => {
+      const body = req.body ?? {};
+      if (checkBody && !checkBody(body)) rejectWith(checkBody, '');
+      const query = Object.fromEntries(Object.entries(req.query).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+      if (checkQuery && !checkQuery(query)) rejectWith(checkQuery, 'query:');
+      const result = await route.handler({ body, params: req.params as Record<string, string>, query });
+      const status = route.status ?? 200;
+      if (result === undefined) res.status(status === 200 ? 204 : status).end();
+      else res.status(status).json(result);
+    });
+  }
+  return router;
+}
+
+/** OpenAPI 3.1 for the table (express `:id` becomes `{id}`). */
+export function openApiDocument(routes: ApiRoute[], info: { title: string; version: string }): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const path = '/api/v1' + r.path.replace(/:([A-Za-z]+)/g, '{$1}');
+    const params = [...r.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const queryParams = Object.entries(r.query ?? {}).map(([name, schema]) => {
+      const { description, ...rest } = schema;
+      return { name, in: 'query', required: false, schema: rest, ...(description ? { description } : {}) };
+    });
+    paths[path] ??= {};
+    paths[path][r.method] = {
+      summary: r.summary,
+      tags: [r.tag],
+      ...(params.length || queryParams.length ? { parameters: [...params, ...queryParams] } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      responses: {
+        [String(r.status ?? 200)]: { description: 'success', ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}) },
+        '400': { description: 'invalid input; the error names the field', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        '401': { description: 'missing or invalid API key' },
+        '404': { description: 'not found', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info,
+    servers: [{ url: '/' }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Management API key from "hedgerow init"' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } } },
+        },
+      },
+    },
+    paths,
+  };
+}

@@ -1,0 +1,91 @@
+import tls from 'node:tls';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { TokenSigner } from '../../identity/peer-token';
+import type { AddressGuard } from '../../net/address-guard';
+
+/** Join a base URL (with or without trailing slash) and an absolute path. */
+export function joinUrl(base: string, path: string): string {
+  return base.replace(/\/+$/, '') + (path.startsWith('/') ? path : `/${path}`);
+}
+
+export interface DspResponse {
+  status: number;
+  /** Parsed JSON body, or null when the peer sent none (peers may answer 200 with an empty body). */
+  body: unknown;
+}
+
+export interface DspClientOptions {
+  signer: TokenSigner;
+  guard: AddressGuard;
+  /** Extra CA certificates (PEM) trusted for peers' TLS, besides the system roots: our dataspace anchors. */
+  trustedCas: () => string[];
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+}
+
+/**
+ * Outbound Dataspace Protocol HTTP: every request signed with a fresh peer token, TLS verified
+ * against system roots plus the dataspace trust anchors, peer addresses checked by the SSRF guard.
+ */
+export class DspClient {
+  private agent: Agent | undefined;
+  private agentCas = '';
+
+  constructor(private readonly opts: DspClientOptions) {}
+
+  /** One connection pool, rebuilt only when the trust anchors change. */
+  private dispatcher(): Dispatcher {
+    const cas = this.opts.trustedCas();
+    const key = cas.join('');
+    if (!this.agent || key !== this.agentCas) {
+      void this.agent?.close();
+      this.agentCas = key;
+      this.agent = new Agent({
+        connect: { ca: [...tls.rootCertificates, ...cas], lookup: this.opts.guard.lookup(), timeout: 10_000 },
+        headersTimeout: this.opts.timeoutMs ?? 30_000,
+        bodyTimeout: this.opts.timeoutMs ?? 30_000,
+        maxResponseSize: this.opts.maxResponseBytes ?? 16 * 1024 * 1024,
+        keepAliveTimeout: 4_000,
+        connections: 32,
+      });
+    }
+    return this.agent;
+  }
+
+  async send(method: 'GET' | 'POST', url: string, audience: string, body?: object): Promise<DspResponse> {
+    this.opts.guard.checkUrl(url, 'peer address');
+    const token = await this.opts.signer.sign(audience);
+    const res = await request(url, {
+      method,
+      dispatcher: this.dispatcher(),
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.body.text();
+    let parsed: unknown = null;
+    if (text.trim()) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = null; // a non-JSON body (HTML error page) carries no protocol meaning
+      }
+    }
+    return { status: res.statusCode, body: parsed };
+  }
+
+  post(url: string, audience: string, body: object): Promise<DspResponse> {
+    return this.send('POST', url, audience, body);
+  }
+
+  get(url: string, audience: string): Promise<DspResponse> {
+    return this.send('GET', url, audience);
+  }
+
+  async close(): Promise<void> {
+    await this.agent?.close();
+  }
+}

@@ -1,0 +1,82 @@
+import type { Request, Response, NextFunction, RequestHandler } from 'express';
+import type { Logger } from '../../log/logger';
+import type { PeerVerifier, VerifiedPeer } from '../../identity/peer-token';
+import { PeerAuthError } from '../../identity/peer-token';
+import { validateDspMessage, type DspMessageType } from './schema-validator';
+import { DspBadRequestError, dspErrorResponse, type DspArea, type EchoPids } from './errors';
+
+export interface DspContext {
+  verifier: PeerVerifier;
+  /** Our participant id: the audience every peer token must name. */
+  participantId: () => string;
+  logger: Logger;
+}
+
+export interface DspRequest {
+  peer: VerifiedPeer;
+  body: Record<string, unknown>;
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+}
+
+export interface DspResult {
+  status: number;
+  body: Record<string, unknown> | null;
+  headers?: Record<string, string>;
+  /** Runs once the response has been sent (follow-up messages must not overtake it). */
+  after?: () => void;
+}
+
+type Action = (req: DspRequest) => DspResult | Promise<DspResult>;
+
+function echoPids(req: Request): EchoPids {
+  const b = (req.body ?? {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return {
+    providerPid: str(req.params.providerPid) ?? str(b.providerPid),
+    consumerPid: str(req.params.consumerPid) ?? str(b.consumerPid),
+  };
+}
+
+/**
+ * Every DSP endpoint goes through here: authenticate the peer, validate the body against its
+ * official schema (before it touches any state), run the action, map errors to DSP error bodies.
+ */
+export function dspEndpoint(ctx: DspContext, area: DspArea, expect: DspMessageType[] | null, action: Action): RequestHandler {
+  return async (req: Request, res: Response, _next: NextFunction) => {
+    try {
+      const peer = await ctx.verifier.verify(req.get('authorization'), { audience: ctx.participantId() });
+      let body: Record<string, unknown> = {};
+      if (expect) {
+        const check = validateDspMessage(req.body, expect);
+        if (!check.ok) {
+          throw new DspBadRequestError('SCHEMA_VIOLATION', check.errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`), echoPids(req));
+        }
+        body = req.body as Record<string, unknown>;
+      }
+      const result = await action({ peer, body, params: req.params as Record<string, string>, query: req.query as Record<string, unknown> });
+      if (result.after) res.once('finish', result.after);
+      if (result.headers) res.set(result.headers);
+      if (result.body === null) res.status(result.status).end();
+      else res.status(result.status).json(result.body);
+    } catch (err) {
+      if (err instanceof PeerAuthError) {
+        ctx.logger.warn('peer authentication failed', { area, method: req.method, path: req.path, reason: err.code, detail: err.message, remote: req.socket.remoteAddress });
+      } else if (!(err instanceof DspBadRequestError)) {
+        const status = (err as { httpStatus?: number }).httpStatus;
+        if (!status || status >= 500) ctx.logger.error('DSP request failed', { area, path: req.path, error: (err as Error).message, stack: (err as Error).stack });
+      }
+      const { status, body } = dspErrorResponse(area, err, echoPids(req));
+      res.status(status).json(body);
+    }
+  };
+}
+
+/** Body-parser and other pre-handler failures on DSP routes still answer with a DSP error body. */
+export function dspParseErrorHandler(area: DspArea) {
+  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const { status, body } = dspErrorResponse(area, err, echoPids(req));
+    res.status(status).json(body);
+  };
+}

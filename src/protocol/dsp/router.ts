@@ -1,0 +1,41 @@
+import express, { Router } from 'express';
+import type { CatalogService } from '../../catalog/catalog-service';
+import type { NegotiationService } from '../../negotiation/negotiation-service';
+import type { DspContext } from './handler';
+import { dspParseErrorHandler } from './handler';
+import { catalogRoutes } from './routes/catalog';
+import { providerNegotiationRoutes } from './routes/negotiation-provider';
+import { consumerNegotiationRoutes, initialOfferRoute } from './routes/negotiation-consumer';
+import { versionEndpoint } from './routes/version';
+import { DSP_BASE_PATH, DSP_CALLBACK_PATH, DSP_VERSION_PATH } from './paths';
+
+export interface DspRouterDeps extends DspContext {
+  catalog: CatalogService;
+  negotiations: NegotiationService;
+  publicUrl: () => string;
+}
+
+const jsonBody = express.json({ limit: '1mb', type: ['application/json', 'application/ld+json', 'application/*+json'] });
+
+/**
+ * The Dataspace Protocol surface of the public listener. Paths: the version document at the root,
+ * provider endpoints under /dsp/2025-1, consumer callbacks under /dsp/2025-1/callback.
+ */
+export function createDspRouter(deps: DspRouterDeps): Router {
+  const root = Router();
+  root.get(DSP_VERSION_PATH, versionEndpoint(() => (deps.participantId().startsWith('did:web:') ? 'did:web' : 'uri')));
+
+  const callback = Router();
+  callback.use(jsonBody, dspParseErrorHandler('negotiation'));
+  callback.use(consumerNegotiationRoutes(deps));
+  root.use(DSP_CALLBACK_PATH, callback);
+
+  const base = Router();
+  base.use('/catalog', jsonBody, dspParseErrorHandler('catalog'));
+  base.use(jsonBody, dspParseErrorHandler('negotiation'));
+  base.use(catalogRoutes(deps));
+  base.use(initialOfferRoute(deps));
+  base.use(providerNegotiationRoutes(deps));
+  root.use(DSP_BASE_PATH, base);
+  return root;
+}

@@ -1,0 +1,164 @@
+import type { Sqlite } from '../database';
+import type { NegotiationState } from '../../statemachine/negotiation';
+
+export type Role = 'provider' | 'consumer';
+
+export interface Negotiation {
+  id: string;
+  role: Role;
+  providerPid: string | null;
+  consumerPid: string | null;
+  counterpartyId: string;
+  counterpartyAddress: string | null;
+  /** Verified attributes of the counterparty (certificate organization and country), for policies. */
+  counterpartyClaims: Record<string, string>;
+  state: NegotiationState;
+  nextAction: string | null;
+  assetId: string | null;
+  offerId: string | null;
+  offer: Record<string, unknown> | null;
+  agreementId: string | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  id: string;
+  role: Role;
+  provider_pid: string | null;
+  consumer_pid: string | null;
+  counterparty_id: string;
+  counterparty_address: string | null;
+  counterparty_claims: string;
+  state: NegotiationState;
+  next_action: string | null;
+  asset_id: string | null;
+  offer_id: string | null;
+  offer: string | null;
+  agreement_id: string | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const fromRow = (r: Row): Negotiation => ({
+  id: r.id,
+  role: r.role,
+  providerPid: r.provider_pid,
+  consumerPid: r.consumer_pid,
+  counterpartyId: r.counterparty_id,
+  counterpartyAddress: r.counterparty_address,
+  counterpartyClaims: JSON.parse(r.counterparty_claims) as Record<string, string>,
+  state: r.state,
+  nextAction: r.next_action,
+  assetId: r.asset_id,
+  offerId: r.offer_id,
+  offer: r.offer ? (JSON.parse(r.offer) as Record<string, unknown>) : null,
+  agreementId: r.agreement_id,
+  error: r.error,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export interface NegotiationFilter {
+  role?: Role;
+  state?: NegotiationState;
+  counterpartyId?: string;
+  assetId?: string;
+  limit?: number;
+  /** Return only negotiations created before this id's creation (paging, newest first). */
+  before?: string;
+}
+
+/** Fields a transition may change. */
+export type NegotiationPatch = Partial<
+  Pick<Negotiation, 'state' | 'nextAction' | 'providerPid' | 'consumerPid' | 'offer' | 'offerId' | 'assetId' | 'agreementId' | 'error' | 'counterpartyAddress'>
+>;
+
+const COLUMN: Record<keyof NegotiationPatch, string> = {
+  state: 'state',
+  nextAction: 'next_action',
+  providerPid: 'provider_pid',
+  consumerPid: 'consumer_pid',
+  offer: 'offer',
+  offerId: 'offer_id',
+  assetId: 'asset_id',
+  agreementId: 'agreement_id',
+  error: 'error',
+  counterpartyAddress: 'counterparty_address',
+};
+
+export class NegotiationRepository {
+  private readonly insertStmt;
+  private readonly getStmt;
+  private readonly pendingStmt;
+  private readonly byPeerConsumerPidStmt;
+
+  constructor(private readonly db: Sqlite) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO negotiations (id, role, provider_pid, consumer_pid, counterparty_id, counterparty_address, counterparty_claims,
+         state, next_action, asset_id, offer_id, offer, agreement_id, error, created_at, updated_at)
+       VALUES (@id, @role, @providerPid, @consumerPid, @counterpartyId, @counterpartyAddress, @claims, @state, @nextAction,
+         @assetId, @offerId, @offer, @agreementId, @error, @createdAt, @updatedAt)`,
+    );
+    this.getStmt = db.prepare<[string], Row>('SELECT * FROM negotiations WHERE id = ?');
+    this.byPeerConsumerPidStmt = db.prepare<[string, string], Row>(
+      "SELECT * FROM negotiations WHERE role = 'provider' AND counterparty_id = ? AND consumer_pid = ?",
+    );
+    this.pendingStmt = db.prepare<[], Row>('SELECT * FROM negotiations WHERE next_action IS NOT NULL ORDER BY updated_at');
+  }
+
+  insert(n: Omit<Negotiation, 'createdAt' | 'updatedAt'>): Negotiation {
+    const now = new Date().toISOString();
+    const full: Negotiation = { ...n, createdAt: now, updatedAt: now };
+    this.insertStmt.run({ ...full, claims: JSON.stringify(full.counterpartyClaims), offer: full.offer ? JSON.stringify(full.offer) : null });
+    return full;
+  }
+
+  get(id: string): Negotiation | undefined {
+    const row = this.getStmt.get(id);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** A negotiation by the pid this connector assigned in `role` (our pid is our row id). */
+  own(role: Role, pid: string): Negotiation | undefined {
+    const n = this.get(pid);
+    return n?.role === role ? n : undefined;
+  }
+
+  /** A provider-side negotiation by the consumer's pid, for idempotent initial requests. */
+  byPeerConsumerPid(counterpartyId: string, consumerPid: string): Negotiation | undefined {
+    const row = this.byPeerConsumerPidStmt.get(counterpartyId, consumerPid);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Negotiations with work owed by this connector (resumed after a restart). */
+  pending(): Negotiation[] {
+    return this.pendingStmt.all().map(fromRow);
+  }
+
+  update(id: string, patch: NegotiationPatch): Negotiation {
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof NegotiationPatch, unknown]>;
+    const sets = entries.map(([k]) => `${COLUMN[k]} = @${k}`);
+    const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
+    for (const [k, v] of entries) params[k] = k === 'offer' && v !== null ? JSON.stringify(v) : v;
+    this.db.prepare(`UPDATE negotiations SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run(params);
+    return this.get(id)!;
+  }
+
+  list(filter: NegotiationFilter = {}): Negotiation[] {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: Math.min(filter.limit ?? 50, 500) };
+    if (filter.role) (where.push('role = @role'), (params.role = filter.role));
+    if (filter.state) (where.push('state = @state'), (params.state = filter.state));
+    if (filter.counterpartyId) (where.push('counterparty_id = @cp'), (params.cp = filter.counterpartyId));
+    if (filter.assetId) (where.push('asset_id = @asset'), (params.asset = filter.assetId));
+    if (filter.before) {
+      where.push('(created_at, id) < (SELECT created_at, id FROM negotiations WHERE id = @before)');
+      params.before = filter.before;
+    }
+    const sql = `SELECT * FROM negotiations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT @limit`;
+    return (this.db.prepare(sql).all(params) as Row[]).map(fromRow);
+  }
+}

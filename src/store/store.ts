@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { DATABASE_FILE_NAME, openDatabase, type OpenOptions, type Sqlite } from './database';
+import { ApiKeyRepository } from './repositories/api-keys';
+import { SettingsRepository } from './repositories/settings';
+import { AssetRepository } from './repositories/assets';
+import { PolicyRepository } from './repositories/policies';
+import { OfferRepository } from './repositories/offers';
+import { NegotiationRepository } from './repositories/negotiations';
+import { AgreementRepository } from './repositories/agreements';
+import { ProcessEventRepository } from './repositories/process-events';
+import { OutboxRepository } from './repositories/outbox';
+import { SeenTokenRepository } from './repositories/seen-tokens';
+
+/** The connector's persistent state: one SQLite database behind small typed repositories. */
+export class Store {
+  readonly settings: SettingsRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly assets: AssetRepository;
+  readonly policies: PolicyRepository;
+  readonly offers: OfferRepository;
+  readonly negotiations: NegotiationRepository;
+  readonly agreements: AgreementRepository;
+  readonly processEvents: ProcessEventRepository;
+  readonly outbox: OutboxRepository;
+  readonly seenTokens: SeenTokenRepository;
+
+  private constructor(readonly db: Sqlite, readonly file: string) {
+    this.settings = new SettingsRepository(db);
+    this.apiKeys = new ApiKeyRepository(db);
+    this.assets = new AssetRepository(db);
+    this.policies = new PolicyRepository(db);
+    this.offers = new OfferRepository(db);
+    this.negotiations = new NegotiationRepository(db);
+    this.agreements = new AgreementRepository(db);
+    this.processEvents = new ProcessEventRepository(db);
+    this.outbox = new OutboxRepository(db);
+    this.seenTokens = new SeenTokenRepository(db);
+  }
+
+  static databaseFile(dataDir: string): string {
+    return path.join(dataDir, DATABASE_FILE_NAME);
+  }
+
+  static open(dataDir: string, opts: OpenOptions = {}): Store {
+    const file = Store.databaseFile(dataDir);
+    return new Store(openDatabase(file, opts), file);
+  }
+
+  /** Run `fn` in an IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlocks). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
