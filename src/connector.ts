@@ -18,7 +18,6 @@ import { VERSION } from './version';
 import type { ConnectorIdentity } from './identity/identity';
 import { createDataspace } from './dataspace';
 import { createManagementApi } from './management/api';
-import type { DecisionScript } from './negotiation/decisions';
 
 export interface RunningConnector {
   publicUrl: string;
@@ -47,12 +46,7 @@ function hostForUrl(host: string): string {
 }
 
 /** Start both listeners on a configured, initialised node. */
-export interface StartOptions {
-  /** Scripted negotiation behaviour (conformance profile). */
-  script?: DecisionScript;
-}
-
-export async function startConnector(config: HedgerowConfig, logger: Logger, opts: StartOptions = {}): Promise<RunningConnector> {
+export async function startConnector(config: HedgerowConfig, logger: Logger): Promise<RunningConnector> {
   const startedAt = process.hrtime.bigint();
   const certStore = new CertStore(config.certsDir);
   if (!certStore.hasIdentity()) {
@@ -94,7 +88,7 @@ export async function startConnector(config: HedgerowConfig, logger: Logger, opt
     const health = new HealthService({ store, device, identity, diskFloorBytes: config.health.diskFloorMb * 1048576, version: VERSION });
 
     const deny: Array<{ host: string; port: number }> = [];
-    const dataspace = createDataspace({ config, store, identity, certStore, publicUrl: baseUrl, deny, logger, script: opts.script });
+    const dataspace = createDataspace({ config, store, identity, certStore, publicUrl: baseUrl, deny, logger });
     closers.unshift(() => dataspace.stop());
 
     publicServer.on('request', createPublicApp({ identity, metrics, logger, routers: [dataspace.publicRouter] }));

@@ -12,7 +12,8 @@ import { CatalogService } from './catalog/catalog-service';
 import { NegotiationService } from './negotiation/negotiation-service';
 import { createDspRouter } from './protocol/dsp/router';
 import { DSP_BASE_PATH, DSP_CALLBACK_PATH } from './protocol/dsp/paths';
-import type { DecisionScript } from './negotiation/decisions';
+import { TckNegotiationScript } from './conformance/tck-script';
+import { assertConformanceAllowed, CONFORMANCE_PATH, conformanceRouter, seedConformanceData } from './conformance/profile';
 
 export interface Dataspace {
   publicRouter: Router;
@@ -37,16 +38,21 @@ export function createDataspace(deps: {
   /** host:port pairs never reachable from peer-supplied addresses (our management listener). */
   deny: Array<{ host: string; port: number }>;
   logger: Logger;
-  script?: DecisionScript;
 }): Dataspace {
   const { config, store, identity, logger } = deps;
+  const conformance = config.conformance.enabled;
+  if (conformance) {
+    assertConformanceAllowed();
+    seedConformanceData(store);
+    logger.warn('conformance profile enabled: DSP TCK ids seeded, scripted behaviour, unauthenticated /conformance endpoints');
+  }
   const self = () => ({
     participantId: identity.current.participantId,
     dspBaseUrl: `${deps.publicUrl}${DSP_BASE_PATH}`,
     callbackAddress: `${deps.publicUrl}${DSP_CALLBACK_PATH}`,
   });
   const anchors = () => deps.certStore.trustAnchors();
-  const guard = new AddressGuard({ allow: config.dsp.allowedAddresses, deny: deps.deny });
+  const guard = new AddressGuard({ allow: config.dsp.allowedAddresses, deny: deps.deny, allowHttp: conformance });
 
   const verifiers: PeerVerifier[] = [new X5cTokenVerifier({ anchors, seenTokens: store.seenTokens })];
   if (Object.keys(config.dsp.staticTokens).length) verifiers.push(new StaticTokenVerifier(config.dsp.staticTokens));
@@ -73,7 +79,7 @@ export function createDataspace(deps: {
     giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000,
     kick: () => dispatcher?.kick(),
     logger,
-    script: deps.script,
+    script: conformance ? new TckNegotiationScript() : undefined,
   });
   dispatcher = new OutboxDispatcher({
     outbox: store.outbox,
@@ -89,6 +95,7 @@ export function createDataspace(deps: {
   });
 
   const publicRouter = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, catalog, negotiations, publicUrl: () => deps.publicUrl });
+  if (conformance) publicRouter.use(CONFORMANCE_PATH, conformanceRouter({ negotiations }));
 
   // Expired token ids are forgotten hourly; only rows that exist are deleted, so an idle box stays quiet.
   const pruneTimer = setInterval(() => store.seenTokens.prune(Math.floor(Date.now() / 1000)), 3_600_000);

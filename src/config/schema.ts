@@ -25,6 +25,7 @@ export interface HedgerowConfig {
     staticTokens: Record<string, string>;
     outbox: { retryInitialMs: number; retryMaxSeconds: number; giveUpHours: number };
   };
+  conformance: { enabled: boolean };
 }
 
 type Leaf = { description: string; [k: string]: unknown };
@@ -96,6 +97,13 @@ export const configSchema = obj({
       retryMaxSeconds: positiveInt('Longest delay between two delivery attempts.', 86_400),
       giveUpHours: positiveInt('How long a message is retried before the process is ended (farm links can be down for hours).', 8760),
     }),
+  }),
+  conformance: obj({
+    enabled: {
+      type: 'boolean',
+      description:
+        'DSP TCK profile: seeded ids, scripted behaviour, /conformance initiate endpoints, plain-http peers. Refused when NODE_ENV=production.',
+    },
   }),
 });
 

@@ -13,6 +13,8 @@ export interface AddressGuardOptions {
   allow: string[];
   /** host:port pairs that are never reachable (our management listener). */
   deny?: Array<{ host: string; port: number }>;
+  /** Accept plain http peers (the DSP TCK's callback server); only the conformance profile sets this. */
+  allowHttp?: boolean;
 }
 
 function parseCidr(entry: string): { net: string; bits: number; family: 4 | 6 } | null {
@@ -66,7 +68,7 @@ export class AddressGuard {
     } catch {
       throw new ForbiddenError(`${what} ${JSON.stringify(raw)} is not a URL`, 'ADDRESS_INVALID');
     }
-    if (url.protocol !== 'https:') throw new ForbiddenError(`${what} must use https: ${raw}`, 'ADDRESS_NOT_HTTPS');
+    if (url.protocol !== 'https:' && !(this.opts.allowHttp && url.protocol === 'http:')) throw new ForbiddenError(`${what} must use https: ${raw}`, 'ADDRESS_NOT_HTTPS');
     if (url.username || url.password) throw new ForbiddenError(`${what} must not carry credentials`, 'ADDRESS_INVALID');
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || 443);

@@ -130,7 +130,7 @@ function compileAtomic(atomic: ParsedAtomic, rule: string): Node {
   }
   const type = valueType(operand.valueType);
   const notEvaluated = new Map(
-    [...POLICY_SCOPES].filter((scope) => !operand.scopes.has(scope)).map((scope) => [scope, `${leftOperand} is not evaluated in ${scope} scope`]),
+    POLICY_SCOPES.filter((scope) => !operand.scopes.has(scope)).map((scope) => [scope, `${leftOperand} is not evaluated in ${scope} scope`]),
   );
   const missing = `fact ${operand.fact} is missing or invalid`;
   const expectedText = formatValue(expected ?? null);
@@ -232,7 +232,9 @@ export function evaluate(policy: OdrlPolicy | CompiledPolicy, request: PolicyReq
   const scope = request.scope;
   const requestedAction = request.action ?? 'use';
   const facts = request.facts ?? ({} as PolicyFacts);
-  const deny = (reason: string, trace: TraceEntry[]): Decision => ({ allowed: false, scope, action: requestedAction, reason, trace, duties: [] });
+  // Reported as requested until recognised, canonically afterwards.
+  let action: string = requestedAction;
+  const deny = (reason: string, trace: TraceEntry[]): Decision => ({ allowed: false, scope, action, reason, trace, duties: [] });
 
   if (!POLICY_SCOPES.includes(scope)) {
     const detail = `unknown scope ${JSON.stringify(String(scope))}`;
@@ -243,7 +245,7 @@ export function evaluate(policy: OdrlPolicy | CompiledPolicy, request: PolicyReq
     const detail = `unknown action ${JSON.stringify(String(requestedAction))}`;
     return deny(`denied: ${detail}`, [{ rule: 'request', outcome: 'unknown', detail }]);
   }
-  const action = actionDef.name;
+  action = actionDef.name;
   const ctx: Context = { facts, scope, trace: [], blame: undefined };
   const duties: Duty[] = [];
 

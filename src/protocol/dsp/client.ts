@@ -2,6 +2,7 @@ import tls from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { TokenSigner } from '../../identity/peer-token';
 import type { AddressGuard } from '../../net/address-guard';
+import { HedgerowError } from '../../errors';
 
 /** Join a base URL (with or without trailing slash) and an absolute path. */
 export function joinUrl(base: string, path: string): string {
@@ -55,7 +56,9 @@ export class DspClient {
   async send(method: 'GET' | 'POST', url: string, audience: string, body?: object): Promise<DspResponse> {
     this.opts.guard.checkUrl(url, 'peer address');
     const token = await this.opts.signer.sign(audience);
-    const res = await request(url, {
+    let res;
+    try {
+      res = await request(url, {
       method,
       dispatcher: this.dispatcher(),
       headers: {
@@ -63,8 +66,14 @@ export class DspClient {
         accept: 'application/json',
         ...(body ? { 'content-type': 'application/json' } : {}),
       },
-      body: body ? JSON.stringify(body) : undefined,
-    });
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    } catch (err) {
+      // Network and TLS failures: one clear line naming the peer (retried by the outbox, 502 on the API).
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const detail = [(err as { code?: string }).code, cause?.code ?? cause?.message ?? (err as Error).message].filter(Boolean).join(' ');
+      throw new HedgerowError('PEER_UNREACHABLE', `cannot reach ${new URL(url).host}: ${detail}`, { httpStatus: 502, cause: err });
+    }
     const text = await res.body.text();
     let parsed: unknown = null;
     if (text.trim()) {

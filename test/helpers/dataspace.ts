@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { request } from 'undici';
+import { runCli, startNode, type RunningNode } from './cli';
+
+/** A port that was free a moment ago (for nodes that must come back on the same address). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Member {
+  name: string;
+  dir: string;
+  participantId: string;
+  apiKey: string;
+  config: string;
+  /** Environment every start of this member gets (e.g. a fixed public port). */
+  env: Record<string, string>;
+  node?: RunningNode;
+}
+
+/** A dataspace CA in `root/ca` and members initialised from it, each with its own directory and config file. */
+export function createMembers(
+  root: string,
+  names: Array<{ name: string; participantId: string; config?: Record<string, unknown>; env?: Record<string, string> }>,
+): Member[] {
+  const ca = runCli(['ca', 'init', '--dir', path.join(root, 'ca'), '--name', 'Test dataspace CA'], { cwd: root });
+  if (ca.status !== 0) throw new Error(ca.stderr);
+  return names.map(({ name, participantId, config, env }) => {
+    const dir = path.join(root, name);
+    fs.mkdirSync(dir);
+    const init = runCli(['init', '--participant-id', participantId, '--hostname', 'localhost', '--ca', path.join(root, 'ca')], { cwd: dir });
+    if (init.status !== 0) throw new Error(init.stderr);
+    const apiKey = /management API key[^:]*: (hr_\S+)/.exec(init.stdout)![1]!;
+    const file = path.join(dir, 'hedgerow.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ ...config, dsp: { allowedAddresses: ['localhost', '127.0.0.1'], outbox: { retryInitialMs: 50, retryMaxSeconds: 1, giveUpHours: 1 }, ...(config?.dsp as object) } }),
+    );
+    return { name, dir, participantId, apiKey, config: file, env: env ?? {} };
+  });
+}
+
+export async function startMember(m: Member, env: Record<string, string> = {}): Promise<RunningNode> {
+  m.node = await startNode({ cwd: m.dir, args: ['--config', m.config], env: { ...m.env, ...env } });
+  return m.node;
+}
+
+/** Call the member's management API; throws on non-2xx with the error body. */
+export async function api<T = any>(m: Member, method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown): Promise<T> {
+  const res = await request(`${m.node!.managementUrl}/api/v1${route}`, {
+    method,
+    headers: { authorization: `Bearer ${m.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.body.text();
+  const parsed = text ? JSON.parse(text) : undefined;
+  if (res.statusCode >= 300) throw new Error(`${method} ${route}: HTTP ${res.statusCode} ${text}`);
+  return parsed as T;
+}
+
+/** Offer one sample asset under an open policy; returns the catalog offer id a consumer would see. */
+export async function publishSample(provider: Member, opts: { assetId?: string; contractPolicy?: Record<string, unknown> } = {}): Promise<void> {
+  const assetId = opts.assetId ?? 'parcel-yields-2026';
+  await api(provider, 'POST', '/assets', { id: assetId, title: 'Parcel yields 2026', contentType: 'text/csv', source: { type: 'file', path: `${assetId}.csv` } });
+  await api(provider, 'POST', '/policies', { id: `${assetId}-access`, policy: { permission: [{ action: 'use' }] } });
+  await api(provider, 'POST', '/policies', { id: `${assetId}-contract`, policy: opts.contractPolicy ?? { permission: [{ action: 'use' }] } });
+  await api(provider, 'POST', '/offers', { id: `${assetId}-offer`, accessPolicyId: `${assetId}-access`, contractPolicyId: `${assetId}-contract`, assetIds: [assetId] });
+}
+
+/** Poll until `check` returns a value or the timeout passes. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
