@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import type { X509Certificate } from 'node:crypto';
 import type { HedgerowConfig } from './config/schema';
 import type { Logger } from './log/logger';
 import type { Store } from './store/store';
@@ -51,7 +52,7 @@ export function createDataspace(deps: {
     dspBaseUrl: `${deps.publicUrl}${DSP_BASE_PATH}`,
     callbackAddress: `${deps.publicUrl}${DSP_CALLBACK_PATH}`,
   });
-  const anchors = () => deps.certStore.trustAnchors();
+  const anchors = cachedAnchors(deps.certStore);
   const guard = new AddressGuard({ allow: config.dsp.allowedAddresses, deny: deps.deny, allowHttp: conformance });
 
   const verifiers: PeerVerifier[] = [new X5cTokenVerifier({ anchors, seenTokens: store.seenTokens })];
@@ -116,5 +117,29 @@ export function createDataspace(deps: {
       await dispatcher!.stop();
       await client.close();
     },
+  };
+}
+
+const ANCHOR_REFRESH_MS = 10_000;
+
+/**
+ * Trust anchors, re-read from the certificates directory at most every 10 s (so `hedgerow trust
+ * add|remove` takes effect on a running node within that time) and returned as the same array while
+ * unchanged, which lets the token verifier keep its per-chain cache.
+ */
+function cachedAnchors(certStore: CertStore): () => X509Certificate[] {
+  let anchors: X509Certificate[] = [];
+  let key = '';
+  let loadedAt = 0;
+  return () => {
+    if (Date.now() - loadedAt < ANCHOR_REFRESH_MS) return anchors;
+    const fresh = certStore.trustAnchors();
+    const freshKey = fresh.map((c) => c.fingerprint256).join(',');
+    if (freshKey !== key) {
+      anchors = fresh;
+      key = freshKey;
+    }
+    loadedAt = Date.now();
+    return anchors;
   };
 }

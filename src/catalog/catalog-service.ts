@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Store } from '../store/store';
 import type { Asset } from '../store/repositories/assets';
-import type { OfferDefinition } from '../store/repositories/offers';
+import type { OfferTerms } from '../store/repositories/offers';
 import { compilePolicy, evaluate, type CompiledPolicy, type Decision, type PolicyFacts } from '../policy';
 import { dspContext } from '../protocol/dsp/schema-validator';
 import { DspBadRequestError } from '../protocol/dsp/errors';
@@ -22,7 +22,7 @@ export interface CatalogPage {
 export interface ResolvedOffer {
   offerId: string;
   asset: Asset;
-  definition: OfferDefinition;
+  definition: OfferTerms;
   /** The ODRL Offer exactly as the catalog shows it (no target). */
   offer: Record<string, unknown>;
   contractPolicy: Record<string, unknown>;
@@ -36,9 +36,20 @@ const ID_SEPARATOR = ':';
  * when the policy changes, so an old offer id never silently binds to new terms.
  */
 export function catalogOfferId(definitionId: string, assetId: string, contractPolicy: unknown): string {
-  const digest = crypto.createHash('sha256').update(JSON.stringify(contractPolicy)).digest('hex').slice(0, 12);
-  return [definitionId, assetId, digest].join(ID_SEPARATOR);
+  return [definitionId, assetId, policyDigest(contractPolicy)].join(ID_SEPARATOR);
 }
+
+function policyDigest(policy: unknown): string {
+  return crypto.createHash('sha256').update(JSON.stringify(policy)).digest('hex').slice(0, 12);
+}
+
+interface CachedPolicy {
+  raw: Record<string, unknown>;
+  rules: Record<string, unknown>;
+  compiled: CompiledPolicy;
+  digest: string;
+}
+type PolicyCache = Map<string, CachedPolicy | null>;
 
 export function parseCatalogOfferId(offerId: string): { definitionId: string; assetId: string; digest: string } | null {
   const parts = offerId.split(ID_SEPARATOR);
@@ -69,31 +80,26 @@ export class CatalogService {
   }
 
   /** Offers of one asset visible to the requester, with their access decisions. */
-  private visibleOffers(asset: Asset, facts: PolicyFacts, cache: Map<string, CompiledPolicy | null>): ResolvedOffer[] {
+  private visibleOffers(asset: Asset, facts: PolicyFacts, cache: PolicyCache): ResolvedOffer[] {
     const out: ResolvedOffer[] = [];
     for (const definition of this.deps.store.offers.forAsset(asset.id)) {
-      const access = this.compiled(definition.accessPolicyId, cache);
-      const contract = this.deps.store.policies.get(definition.contractPolicyId);
+      const access = this.policy(definition.accessPolicyId, cache);
+      const contract = this.policy(definition.contractPolicyId, cache);
       if (!access || !contract) continue;
-      const accessDecision = evaluate(access, { scope: 'catalog', facts });
+      const accessDecision = evaluate(access.compiled, { scope: 'catalog', facts });
       if (!accessDecision.allowed) continue;
-      const offerId = catalogOfferId(definition.id, asset.id, contract.policy);
-      out.push({
-        offerId,
-        asset,
-        definition,
-        offer: { '@id': offerId, '@type': 'Offer', ...policyRules(contract.policy as unknown as Record<string, unknown>) },
-        contractPolicy: contract.policy as unknown as Record<string, unknown>,
-        accessDecision,
-      });
+      const offerId = [definition.id, asset.id, contract.digest].join(ID_SEPARATOR);
+      out.push({ offerId, asset, definition, offer: { '@id': offerId, '@type': 'Offer', ...contract.rules }, contractPolicy: contract.raw, accessDecision });
     }
     return out;
   }
 
-  private compiled(policyId: string, cache: Map<string, CompiledPolicy | null>): CompiledPolicy | null {
+  /** A policy loaded, compiled and digested once per catalog request, however many assets use it. */
+  private policy(policyId: string, cache: PolicyCache): CachedPolicy | null {
     if (!cache.has(policyId)) {
       const def = this.deps.store.policies.get(policyId);
-      cache.set(policyId, def ? compilePolicy(def.policy) : null);
+      const raw = def?.policy as unknown as Record<string, unknown> | undefined;
+      cache.set(policyId, raw ? { raw, rules: policyRules(raw), compiled: compilePolicy(def!.policy), digest: policyDigest(raw) } : null);
     }
     return cache.get(policyId)!;
   }
@@ -116,7 +122,7 @@ export class CatalogService {
     else assets = this.deps.store.assets.page(cursor.after ?? '', size + 1);
     const more = assets.length > size;
     if (more) assets = cursor.before !== undefined ? assets.slice(1) : assets.slice(0, size);
-    const cache = new Map<string, CompiledPolicy | null>();
+    const cache: PolicyCache = new Map();
     const datasets = assets
       .map((asset) => ({ asset, offers: this.visibleOffers(asset, facts, cache) }))
       .filter((d) => d.offers.length > 0)

@@ -35,11 +35,11 @@ export const GLOBAL_OPTIONS: Options = {
 };
 
 const GLOBAL_HELP = [
-  '  --config FILE       local configuration file (overrides config/default.json; also HEDGEROW_CONFIG)',
-  '  --data-dir DIR      data directory (overrides dataDir)',
-  '  --certs-dir DIR     certificates directory (overrides certsDir)',
-  '  -h, --help          show this help',
-];
+  ['--config FILE', 'local configuration file (overrides config/default.json; also HEDGEROW_CONFIG)'],
+  ['--data-dir DIR', 'data directory (overrides dataDir)'],
+  ['--certs-dir DIR', 'certificates directory (overrides certsDir)'],
+  ['-h, --help', 'show this help'],
+].map(([flag, doc]) => `  ${flag!.padEnd(30)} ${doc}`);
 
 /** Documentation for each command option, keyed by option name. */
 export type OptionHelp = Record<string, string>;
@@ -56,7 +56,7 @@ export function helpText(cmd: Command): string {
   if (cmd.description) lines.push('', cmd.description);
   const own = Object.entries(cmd.options ?? {}).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ' ' + name.toUpperCase().replace(/-/g, '_') : ''}`;
-    return `  ${flag.padEnd(26)}${docs[name] ?? ''}`;
+    return `  ${flag.padEnd(30)} ${docs[name] ?? ''}`;
   });
   lines.push('', 'options:', ...own, ...GLOBAL_HELP);
   return lines.join('\n');

@@ -1,4 +1,4 @@
-import crypto, { X509Certificate, type KeyObject } from 'node:crypto';
+import crypto, { X509Certificate, webcrypto, type KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { AuthenticationError, PkiError } from '../errors';
 import { certificateInfo, jwsAlgorithmFor, subjectAttributes, validateChain } from '../pki';
@@ -81,6 +81,17 @@ export class X5cTokenSigner implements TokenSigner {
   }
 }
 
+/** A WebCrypto key for the certificate's public key, as jose verifies fastest with it. */
+async function importKeyFor(cert: X509Certificate): Promise<webcrypto.CryptoKey> {
+  const key = cert.publicKey;
+  const spki = key.export({ type: 'spki', format: 'der' });
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+    return webcrypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+  }
+  if (key.asymmetricKeyType === 'rsa') return webcrypto.subtle.importKey('spki', spki, { name: 'RSA-PSS', hash: 'SHA-256' }, false, ['verify']);
+  throw new PeerAuthError('TOKEN_ALGORITHM', 'the certificate key is neither P-256 nor RSA: cannot verify ES256/PS256');
+}
+
 function bearer(authorization: string | undefined): string {
   if (!authorization) throw new PeerAuthError('TOKEN_MISSING', 'no Authorization header');
   const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
@@ -94,9 +105,66 @@ export interface X5cVerifierOptions {
   now?: () => number;
 }
 
+/** What a validated certificate chain yields; cached per chain so every request does not redo it. */
+interface TrustedSender {
+  participantId: string | null;
+  key: webcrypto.CryptoKey;
+  organization?: string;
+  country?: string;
+  fingerprint: string;
+  /** The cache entry is re-validated after this time (epoch ms), or when the anchors change. */
+  recheckAt: number;
+  anchors: X509Certificate[];
+}
+
+const SENDER_CACHE_SIZE = 256;
+const SENDER_RECHECK_MS = 60_000;
+
 export class X5cTokenVerifier implements PeerVerifier {
   readonly scheme = 'x5c-jwt';
+  private readonly senders = new Map<string, TrustedSender>();
   constructor(private readonly opts: X5cVerifierOptions) {}
+
+  /**
+   * Validate the x5c chain (the one chain validator) and import the leaf key, or reuse a result less
+   * than a minute old for the same chain and the same anchors. Importing the key once matters: jose
+   * converts a KeyObject on every verification otherwise.
+   */
+  private async trustedSender(x5c: string[], nowMs: number): Promise<TrustedSender> {
+    const cacheKey = x5c.join('.');
+    const anchors = this.opts.anchors();
+    const cached = this.senders.get(cacheKey);
+    if (cached && cached.recheckAt > nowMs && cached.anchors === anchors) return cached;
+    let chain: X509Certificate[];
+    try {
+      chain = x5c.map((b64) => new X509Certificate(Buffer.from(b64, 'base64')));
+    } catch {
+      throw new PeerAuthError('TOKEN_MALFORMED', 'x5c holds something that is not a certificate');
+    }
+    try {
+      validateChain(chain, { anchors, at: new Date(nowMs) });
+    } catch (err) {
+      this.senders.delete(cacheKey);
+      const why = err instanceof PkiError ? `${err.code}: ${err.message}` : String(err);
+      throw new PeerAuthError('TOKEN_UNTRUSTED_CHAIN', `certificate chain rejected (${why})`);
+    }
+    const leaf = chain[0]!;
+    const info = certificateInfo(leaf);
+    const attrs = subjectAttributes(leaf);
+    const sender: TrustedSender = {
+      participantId: info.participantId,
+      key: await importKeyFor(leaf),
+      ...(attrs.organization ? { organization: attrs.organization } : {}),
+      ...(attrs.country ? { country: attrs.country } : {}),
+      fingerprint: info.fingerprintSha256,
+      // Never trust a cached chain past its leaf's expiry.
+      recheckAt: Math.min(nowMs + SENDER_RECHECK_MS, info.notAfter.getTime()),
+      anchors,
+    };
+    if (this.senders.size >= SENDER_CACHE_SIZE) this.senders.delete(this.senders.keys().next().value!);
+    this.senders.set(cacheKey, sender);
+    return sender;
+  }
 
   async verify(authorization: string | undefined, expect: { audience: string }): Promise<VerifiedPeer> {
     const token = bearer(authorization);
@@ -112,23 +180,11 @@ export class X5cTokenVerifier implements PeerVerifier {
     if (!Array.isArray(header.x5c) || header.x5c.length === 0 || header.x5c.length > 10 || !header.x5c.every((c) => typeof c === 'string')) {
       throw new PeerAuthError('TOKEN_MALFORMED', 'token header has no x5c certificate chain');
     }
-    let chain: X509Certificate[];
-    try {
-      chain = header.x5c.map((b64) => new X509Certificate(Buffer.from(b64, 'base64')));
-    } catch {
-      throw new PeerAuthError('TOKEN_MALFORMED', 'x5c holds something that is not a certificate');
-    }
     const nowMs = this.opts.now?.() ?? Date.now();
-    try {
-      validateChain(chain, { anchors: this.opts.anchors(), at: new Date(nowMs) });
-    } catch (err) {
-      const why = err instanceof PkiError ? `${err.code}: ${err.message}` : String(err);
-      throw new PeerAuthError('TOKEN_UNTRUSTED_CHAIN', `certificate chain rejected (${why})`);
-    }
-    const leaf = chain[0]!;
+    const sender = await this.trustedSender(header.x5c as string[], nowMs);
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, leaf.publicKey, {
+      ({ payload } = await jwtVerify(token, sender.key, {
         algorithms: ALGORITHMS,
         audience: expect.audience,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
@@ -150,7 +206,7 @@ export class X5cTokenVerifier implements PeerVerifier {
     const exp = Math.floor(payload.exp!);
     if (iat > nowSec + CLOCK_TOLERANCE_SECONDS) throw new PeerAuthError('TOKEN_NOT_YET_VALID', 'token issued in the future');
     if (exp - iat > TOKEN_LIFETIME_SECONDS) throw new PeerAuthError('TOKEN_LIFETIME', `token lifetime exceeds ${TOKEN_LIFETIME_SECONDS} s`);
-    const participantId = certificateInfo(leaf).participantId;
+    const participantId = sender.participantId;
     if (!participantId || payload.iss !== participantId || payload.sub !== participantId) {
       throw new PeerAuthError('TOKEN_ISSUER_MISMATCH', `token iss/sub ${String(payload.iss)} does not match the certificate's participant id ${participantId ?? '(none)'}`);
     }
@@ -158,13 +214,12 @@ export class X5cTokenVerifier implements PeerVerifier {
     if (!this.opts.seenTokens.remember(`${participantId} ${payload.jti}`, exp + CLOCK_TOLERANCE_SECONDS)) {
       throw new PeerAuthError('TOKEN_REPLAYED', 'token already used (jti replay)');
     }
-    const attrs = subjectAttributes(leaf);
     return {
       participantId,
       scheme: this.scheme,
-      ...(attrs.organization ? { organization: attrs.organization } : {}),
-      ...(attrs.country ? { country: attrs.country } : {}),
-      certificateFingerprint: certificateInfo(leaf).fingerprintSha256,
+      ...(sender.organization ? { organization: sender.organization } : {}),
+      ...(sender.country ? { country: sender.country } : {}),
+      certificateFingerprint: sender.fingerprint,
     };
   }
 }

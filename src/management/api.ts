@@ -105,11 +105,22 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
     return id;
   };
 
+  /** A peer call; an address the SSRF guard refuses is the caller's input error, not a 403. */
+  const toPeer = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('ADDRESS_')) throw new ValidationError((err as Error).message, '/counterPartyAddress');
+      throw err;
+    }
+  };
+
   /** Fetch a remote catalog page and check it is a DSP Catalog. */
   const remoteCatalog = async (address: string, participantId: string, after?: string, limit?: number) => {
     const qs = new URLSearchParams({ ...(after ? { after } : {}), ...(limit ? { limit: String(limit) } : {}) }).toString();
     const url = joinUrl(address, '/catalog/request') + (qs ? `?${qs}` : '');
-    const res = await dataspace.client.post(url, participantId, { '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage' });
+    const res = await toPeer(() => dataspace.client.post(url, participantId, { '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage' }));
     if (res.status !== 200) throw new HedgerowError('PEER_ERROR', `provider answered the catalog request with HTTP ${res.status}${describePeerError(res.body)}`, { httpStatus: 502 });
     const check = validateDspMessage(res.body, 'Catalog');
     if (!check.ok) throw new HedgerowError('PEER_INVALID', `provider sent an invalid Catalog: ${check.errors[0]?.path} ${check.errors[0]?.message}`, { httpStatus: 502 });
@@ -121,7 +132,7 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
     const inDataset = (ds: Record<string, unknown>) =>
       ((ds.hasPolicy as Record<string, unknown>[] | undefined) ?? []).find((o) => o['@id'] === offerId) && { offer: (ds.hasPolicy as Record<string, unknown>[]).find((o) => o['@id'] === offerId)!, datasetId: ds['@id'] as string };
     if (datasetId) {
-      const res = await dataspace.client.get(joinUrl(address, `/catalog/datasets/${encodeURIComponent(datasetId)}`), participantId);
+      const res = await toPeer(() => dataspace.client.get(joinUrl(address, `/catalog/datasets/${encodeURIComponent(datasetId)}`), participantId));
       if (res.status !== 200 || !validateDspMessage(res.body, 'Dataset').ok) throw new NotFoundError(`dataset ${datasetId} not found at the provider (HTTP ${res.status})`);
       const hit = inDataset(res.body as Record<string, unknown>);
       if (hit) return hit;
@@ -202,11 +213,8 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
       summary: 'Delete a policy not used by any offer',
       handler: ({ params }) => {
         exists(store.policies.get(params.id!), `policy ${params.id}`);
-        try {
-          store.policies.delete(params.id!);
-        } catch {
-          throw new ConflictError(`policy ${params.id} is used by an offer`, 'IN_USE');
-        }
+        if (store.offers.usingPolicy(params.id!)) throw new ConflictError(`policy ${params.id} is used by an offer`, 'IN_USE');
+        store.policies.delete(params.id!);
         return undefined;
       },
     },
@@ -248,6 +256,7 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
       tag: 'catalog',
       summary: "Fetch a provider's catalog over the Dataspace Protocol",
       body: catalogRequestInput,
+      peer: true,
       handler: ({ body }) => remoteCatalog(body.counterPartyAddress, body.counterPartyId, body.after, body.limit),
     },
     // ---- negotiations
@@ -280,6 +289,7 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
       tag: 'negotiations',
       summary: 'Start a negotiation as consumer for an offer of a provider',
       body: negotiationInput,
+      peer: true,
       status: 201,
       handler: async ({ body }) => {
         let offer = body.offer as Record<string, unknown> | undefined;

@@ -19,7 +19,14 @@ export interface ApiRoute {
   /** Schema of a successful response (documentation). */
   response?: JsonSchema;
   status?: number;
+  /** The route talks to a peer connector (may answer 502). */
+  peer?: boolean;
   handler: (req: { body: any; params: Record<string, string>; query: Record<string, string | undefined> }) => unknown | Promise<unknown>;
+}
+
+/** Handlers that return nothing (deletes) answer 204. */
+function successStatus(r: ApiRoute): number {
+  return r.status ?? (r.method === 'delete' ? 204 : 200);
 }
 
 const ajv = new Ajv2019({ allErrors: false, strict: false, coerceTypes: false });
@@ -49,8 +56,8 @@ export function buildRouter(routes: ApiRoute[]): Router {
       const query = Object.fromEntries(Object.entries(req.query).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
       if (checkQuery && !checkQuery(query)) rejectWith(checkQuery, 'query:');
       const result = await route.handler({ body, params: req.params as Record<string, string>, query });
-      const status = route.status ?? 200;
-      if (result === undefined) res.status(status === 200 ? 204 : status).end();
+      const status = successStatus(route);
+      if (result === undefined) res.status(status).end();
       else res.status(status).json(result);
     });
   }
@@ -74,10 +81,12 @@ export function openApiDocument(routes: ApiRoute[], info: { title: string; versi
       ...(params.length || queryParams.length ? { parameters: [...params, ...queryParams] } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
       responses: {
-        [String(r.status ?? 200)]: { description: 'success', ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}) },
+        [String(successStatus(r))]: { description: 'success', ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}) },
         '400': { description: 'invalid input; the error names the field', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
         '401': { description: 'missing or invalid API key' },
         '404': { description: 'not found', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        ...(r.method !== 'get' ? { '409': { description: 'already exists, in use, or not allowed in the current state', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } } : {}),
+        ...(r.peer ? { '502': { description: 'the peer connector could not be reached or answered wrongly', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } } : {}),
       },
     };
   }

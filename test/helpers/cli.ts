@@ -3,7 +3,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
+/** The package root, found upwards (this file also runs compiled from .bench/ by the benchmarks). */
+function packageRoot(dir: string): string {
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'src'))) return d;
+  }
+  throw new Error(`no package root above ${dir}`);
+}
+
+export const ROOT = packageRoot(__dirname);
 export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /** A temporary working directory, removed by `cleanup()`. */

@@ -7,6 +7,11 @@ import { trustAddCommand, trustListCommand, trustRemoveCommand } from './trust';
 import { caInitCommand, caIssueCommand } from './ca';
 import { configCommand } from './config';
 import { apikeyCreateCommand, apikeyListCommand, apikeyRevokeCommand } from './apikey';
+import { assetAddCommand, assetListCommand } from './asset';
+import { policyAddCommand, policyListCommand } from './policy';
+import { offerAddCommand, offerListCommand } from './offer';
+import { catalogCommand } from './catalog';
+import { negotiateCommand, negotiationsCommand } from './negotiation';
 
 /** Every command, in the order `hedgerow --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -25,5 +30,14 @@ export const COMMANDS: Command[] = [
   apikeyCreateCommand,
   apikeyListCommand,
   apikeyRevokeCommand,
+  assetAddCommand,
+  assetListCommand,
+  policyAddCommand,
+  policyListCommand,
+  offerAddCommand,
+  offerListCommand,
+  catalogCommand,
+  negotiateCommand,
+  negotiationsCommand,
   configCommand,
 ];

@@ -5,6 +5,7 @@ export interface OfferDefinition {
   id: string;
   accessPolicyId: string;
   contractPolicyId: string;
+  /** Sorted by id. */
   assetIds: string[];
   createdAt: string;
 }
@@ -25,7 +26,10 @@ const fromRow = (r: Row): OfferDefinition => ({
   createdAt: r.created_at,
 });
 
-const SELECT = `SELECT o.*, (SELECT json_group_array(asset_id) FROM offer_assets WHERE offer_id = o.id) AS asset_ids FROM offers o`;
+/** An offer definition without its asset list (which may hold thousands of ids). */
+export type OfferTerms = Omit<OfferDefinition, 'assetIds'>;
+
+const SELECT = `SELECT o.*, (SELECT json_group_array(asset_id) FROM (SELECT asset_id FROM offer_assets WHERE offer_id = o.id ORDER BY asset_id)) AS asset_ids FROM offers o`;
 
 export class OfferRepository {
   private readonly insertStmt;
@@ -34,16 +38,18 @@ export class OfferRepository {
   private readonly listStmt;
   private readonly forAssetStmt;
   private readonly deleteStmt;
+  private readonly usingPolicyStmt;
 
   constructor(private readonly db: Sqlite) {
     this.insertStmt = db.prepare('INSERT INTO offers (id, access_policy_id, contract_policy_id, created_at) VALUES (?, ?, ?, ?)');
     this.linkStmt = db.prepare('INSERT INTO offer_assets (offer_id, asset_id) VALUES (?, ?)');
     this.getStmt = db.prepare<[string], Row>(`${SELECT} WHERE o.id = ?`);
     this.listStmt = db.prepare<[string, number], Row>(`${SELECT} WHERE o.id > ? ORDER BY o.id LIMIT ?`);
-    this.forAssetStmt = db.prepare<[string], Row>(
-      `${SELECT} WHERE o.id IN (SELECT offer_id FROM offer_assets WHERE asset_id = ?) ORDER BY o.id`,
+    this.forAssetStmt = db.prepare<[string], Omit<Row, 'asset_ids'>>(
+      'SELECT o.* FROM offers o JOIN offer_assets oa ON oa.offer_id = o.id WHERE oa.asset_id = ? ORDER BY o.id',
     );
     this.deleteStmt = db.prepare('DELETE FROM offers WHERE id = ?');
+    this.usingPolicyStmt = db.prepare<[string, string], { id: string }>('SELECT id FROM offers WHERE access_policy_id = ? OR contract_policy_id = ? LIMIT 1');
   }
 
   insert(def: Omit<OfferDefinition, 'createdAt'>): OfferDefinition {
@@ -64,9 +70,14 @@ export class OfferRepository {
     return this.listStmt.all(after, limit).map(fromRow);
   }
 
-  /** Offer definitions covering an asset (indexed: catalog building stays O(assets on the page)). */
-  forAsset(assetId: string): OfferDefinition[] {
-    return this.forAssetStmt.all(assetId).map(fromRow);
+  /** Offer terms covering an asset (indexed: catalog building stays O(assets on the page)). */
+  forAsset(assetId: string): OfferTerms[] {
+    return this.forAssetStmt.all(assetId).map((r) => ({ id: r.id, accessPolicyId: r.access_policy_id, contractPolicyId: r.contract_policy_id, createdAt: r.created_at }));
+  }
+
+  /** Whether any offer uses the policy (as access or contract policy). */
+  usingPolicy(policyId: string): boolean {
+    return this.usingPolicyStmt.get(policyId, policyId) !== undefined;
   }
 
   delete(id: string): boolean {

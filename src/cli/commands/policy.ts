@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import { defineCommand, stringOption } from '../command';
+import { HedgerowError, NotFoundError, UsageError } from '../../errors';
+import { allPages, formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, parseJsonArgument } from '../management-client';
+
+interface ApiPolicy {
+  id: string;
+  title: string | null;
+  policy: Record<string, unknown>;
+  createdAt: string;
+}
+
+function readPolicyFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new NotFoundError(`policy file ${file} does not exist`);
+    throw new HedgerowError('FILE_UNREADABLE', `cannot read policy file ${file}: ${code ?? (err as Error).message}`);
+  }
+}
+
+/** Count of rules in a policy, for the list. */
+function ruleSummary(p: Record<string, unknown>): string {
+  const count = (k: string) => (Array.isArray(p[k]) ? (p[k] as unknown[]).length : p[k] ? 1 : 0);
+  const parts = [
+    ['permission', count('permission')],
+    ['prohibition', count('prohibition')],
+    ['obligation', count('obligation')],
+  ].filter(([, n]) => (n as number) > 0);
+  return parts.map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`).join(', ') || '(no rules)';
+}
+
+export const policyAddCommand = defineCommand(
+  {
+    name: 'policy add',
+    summary: 'create an ODRL policy (used as access or contract policy of offers)',
+    description:
+      MANAGEMENT_DESCRIPTION +
+      '\nGive the ODRL policy (compact DSP JSON) with exactly one of --file or --json. A refused policy is reported\n' +
+      'with the JSON path of the first problem, e.g. /policy/permission/0/constraint/1.\n' +
+      'example: hedgerow policy add --id members-only --json \'{"permission":[{"action":"use","constraint":[{"leftOperand":"membership","operator":"eq","rightOperand":"coop-a"}]}]}\'',
+    options: { id: { type: 'string' }, title: { type: 'string' }, file: { type: 'string' }, json: { type: 'string' }, ...MANAGEMENT_OPTIONS },
+    async run({ values }, io) {
+      const id = stringOption(values, 'id');
+      if (!id) throw new UsageError('--id ID is required (see "hedgerow policy add --help")');
+      const file = stringOption(values, 'file');
+      const inline = stringOption(values, 'json');
+      if ((file === undefined) === (inline === undefined)) throw new UsageError('give exactly one of --file policy.json or --json \'{...}\'');
+      const policy = file !== undefined ? parseJsonArgument(readPolicyFile(file), `policy file ${file}`) : parseJsonArgument(inline!, '--json');
+      if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
+        throw new HedgerowError('INVALID_JSON', `${file !== undefined ? `policy file ${file}` : '--json'} must hold a JSON object (the ODRL policy)`, { exitCode: 65, httpStatus: 400 });
+      }
+      const created = await managementClient(values, io).post<ApiPolicy>('/policies', { id, title: stringOption(values, 'title'), policy });
+      io.out(`added policy ${created.id}: ${ruleSummary(created.policy)}`);
+      return 0;
+    },
+  },
+  {
+    ...MANAGEMENT_HELP,
+    id: 'policy id (letters, digits and . _ ~ -); required',
+    title: 'human-readable title',
+    file: 'JSON file holding the ODRL policy',
+    json: 'the ODRL policy as a JSON string',
+  },
+);
+
+export const policyListCommand = defineCommand(
+  {
+    name: 'policy list',
+    summary: 'list the policies',
+    description: MANAGEMENT_DESCRIPTION,
+    options: { json: { type: 'boolean' }, ...MANAGEMENT_OPTIONS },
+    async run({ values }, io) {
+      const policies = await allPages<ApiPolicy>(managementClient(values, io), '/policies');
+      if (values.json) {
+        io.out(JSON.stringify(policies, null, 2));
+        return 0;
+      }
+      if (!policies.length) {
+        io.out('no policies (add one with "hedgerow policy add")');
+        return 0;
+      }
+      for (const line of formatTable(
+        ['id', 'title', 'rules', 'created'],
+        policies.map((p) => [p.id, p.title ?? '', ruleSummary(p.policy), p.createdAt]),
+      ))
+        io.out(line);
+      return 0;
+    },
+  },
+  { ...MANAGEMENT_HELP, json: 'print as JSON' },
+);
