@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { undiciLib } from '../lazy';
 import { HedgerowError, UsageError } from '../errors';
 import { configFrom, type CommandIo, type Options, type OptionHelp, type Values } from './command';
 
@@ -101,7 +101,7 @@ export function createManagementClient(baseUrl: string, apiKey: string): Managem
     const hasBody = method === 'POST';
     let res;
     try {
-      res = await request(url, {
+      res = await undiciLib().request(url, {
         method,
         headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json', ...(hasBody ? { 'content-type': 'application/json' } : {}) },
         body: hasBody ? JSON.stringify(opts.body ?? {}) : undefined,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import si from 'systeminformation';
+import { systemInformation } from '../lazy';
 import type { Logger } from '../log/logger';
 
 export interface DeviceHealth {
@@ -37,7 +37,7 @@ async function readModel(): Promise<string | null> {
     /* not a device-tree board */
   }
   try {
-    const sys = await si.system();
+    const sys = await systemInformation().system();
     return [sys.manufacturer, sys.model].filter(Boolean).join(' ') || null;
   } catch {
     return null;
@@ -86,7 +86,9 @@ export class DeviceMonitor {
 
   start(): void {
     if (this.timer) return;
-    void this.refresh();
+    // The baseline (os + statfs) is there at once; the first full sample waits until start-up is over.
+    const first = setTimeout(() => void this.refresh(), 2000);
+    first.unref();
     this.timer = setInterval(() => void this.refresh(), this.refreshSeconds * 1000);
     this.timer.unref();
   }
@@ -106,9 +108,9 @@ export class DeviceMonitor {
     try {
       this.model ??= await readModel();
       const [load, mem, temp] = await Promise.all([
-        si.currentLoad().catch(() => null),
-        si.mem().catch(() => null),
-        si.cpuTemperature().catch(() => null),
+        systemInformation().currentLoad().catch(() => null),
+        systemInformation().mem().catch(() => null),
+        systemInformation().cpuTemperature().catch(() => null),
       ]);
       const next = this.baseline();
       next.cpuLoadPercent = load ? Math.round(load.currentLoad * 10) / 10 : null;

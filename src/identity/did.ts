@@ -1,5 +1,6 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
+import type { JWK } from 'jose';
+import { joseLib } from '../lazy';
 import { jwsAlgorithmFor } from '../pki';
 
 /**
@@ -31,7 +32,7 @@ export interface DidDocumentInput {
 
 /** The public JWK of the connector key with x5c (offline verifiers) and x5u (Gaia-X verifiers). */
 export async function publicJwk(input: Omit<DidDocumentInput, 'did'>): Promise<JWK> {
-  const jwk = await exportJWK(input.publicKey);
+  const jwk = await joseLib().exportJWK(input.publicKey);
   return {
     ...jwk,
     alg: jwsAlgorithmFor(input.publicKey),
@@ -48,7 +49,7 @@ export async function publicJwk(input: Omit<DidDocumentInput, 'did'>): Promise<J
 export async function buildDidDocument(input: DidDocumentInput): Promise<Record<string, unknown>> {
   const jwk = await publicJwk(input);
   const { x5c: _x5c, x5u: _x5u, alg: _alg, ...bare } = jwk;
-  const kid = `${input.did}#${await calculateJwkThumbprint(bare as JWK)}`;
+  const kid = `${input.did}#${await joseLib().calculateJwkThumbprint(bare as JWK)}`;
   return {
     '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/suites/jws-2020/v1'],
     id: input.did,

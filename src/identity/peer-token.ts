@@ -1,5 +1,5 @@
 import crypto, { X509Certificate, webcrypto, type KeyObject } from 'node:crypto';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { joseLib } from '../lazy';
 import { AuthenticationError, PkiError } from '../errors';
 import { certificateInfo, jwsAlgorithmFor, subjectAttributes, validateChain } from '../pki';
 import type { SeenTokenRepository } from '../store/repositories/seen-tokens';
@@ -69,7 +69,7 @@ export class X5cTokenSigner implements TokenSigner {
   async sign(audience: string): Promise<string> {
     const id = this.identity();
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({})
+    return new (joseLib().SignJWT)({})
       .setProtectedHeader({ alg: jwsAlgorithmFor(id.privateKey), typ: 'JWT', x5c: id.chain.map((c) => c.raw.toString('base64')) })
       .setIssuer(id.participantId)
       .setSubject(id.participantId)
@@ -170,7 +170,7 @@ export class X5cTokenVerifier implements PeerVerifier {
     const token = bearer(authorization);
     let header;
     try {
-      header = decodeProtectedHeader(token);
+      header = joseLib().decodeProtectedHeader(token);
     } catch {
       throw new PeerAuthError('TOKEN_MALFORMED', 'token is not a JWS');
     }
@@ -184,7 +184,7 @@ export class X5cTokenVerifier implements PeerVerifier {
     const sender = await this.trustedSender(header.x5c as string[], nowMs);
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, sender.key, {
+      ({ payload } = await joseLib().jwtVerify(token, sender.key, {
         algorithms: ALGORITHMS,
         audience: expect.audience,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
@@ -192,6 +192,7 @@ export class X5cTokenVerifier implements PeerVerifier {
         requiredClaims: ['iss', 'sub', 'aud', 'iat', 'exp', 'jti'],
       }));
     } catch (err) {
+      const joseErrors = joseLib().errors;
       if (err instanceof joseErrors.JWTExpired) throw new PeerAuthError('TOKEN_EXPIRED', 'token expired');
       if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new PeerAuthError('TOKEN_SIGNATURE', 'token signature invalid');
       if (err instanceof joseErrors.JWTClaimValidationFailed) {

@@ -9,7 +9,11 @@
  * SHA-256 HMAC. Certificates are public and stored unencrypted.
  */
 import { X509Certificate, createHash, createHmac, createPrivateKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import type Forge from 'node-forge';
+
+/** The full forge (PKCS#12 KDF, PBE ciphers), loaded on first use: only certificate import needs it. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const forgeLib = (): typeof Forge => require('node-forge') as typeof Forge;
 import { PkiError, ValidationError } from '../errors';
 import {
   MalformedDerError,
@@ -49,11 +53,11 @@ const OIDS = {
 } as const;
 
 /** MAC digests (RFC 7292 appendix B uses the same hash for key derivation and HMAC). */
-const MAC_DIGESTS: Readonly<Record<string, { nodeName: string; forgeDigest: () => forge.md.MessageDigest }>> = {
-  '1.3.14.3.2.26': { nodeName: 'sha1', forgeDigest: () => forge.md.sha1.create() },
-  [OIDS.sha256]: { nodeName: 'sha256', forgeDigest: () => forge.md.sha256.create() },
-  '2.16.840.1.101.3.4.2.2': { nodeName: 'sha384', forgeDigest: () => forge.md.sha384.create() },
-  '2.16.840.1.101.3.4.2.3': { nodeName: 'sha512', forgeDigest: () => forge.md.sha512.create() },
+const MAC_DIGESTS: Readonly<Record<string, { nodeName: string; forgeDigest: () => Forge.md.MessageDigest }>> = {
+  '1.3.14.3.2.26': { nodeName: 'sha1', forgeDigest: () => forgeLib().md.sha1.create() },
+  [OIDS.sha256]: { nodeName: 'sha256', forgeDigest: () => forgeLib().md.sha256.create() },
+  '2.16.840.1.101.3.4.2.2': { nodeName: 'sha384', forgeDigest: () => forgeLib().md.sha384.create() },
+  '2.16.840.1.101.3.4.2.3': { nodeName: 'sha512', forgeDigest: () => forgeLib().md.sha512.create() },
 };
 
 const MAC_ITERATIONS = 2048; // OpenSSL's default (PKCS12_DEFAULT_ITER), as is the key's PBKDF2 count
@@ -136,8 +140,8 @@ function pkcs12Mac(digest: MacDigest, password: string | null, salt: Buffer, ite
   const md = digest.forgeDigest();
   // The PKCS#12 KDF (RFC 7292 B.2) is not in node:crypto. forge's takes the password as UTF-16 code units, which is
   // what OpenSSL derives from a UTF-8 password. ID 3 = MAC key material.
-  const saltBuffer = forge.util.createBuffer(salt.toString('binary'));
-  const key = forge.pkcs12.generateKey(password, saltBuffer, 3, iterations, md.digestLength, md);
+  const saltBuffer = forgeLib().util.createBuffer(salt.toString('binary'));
+  const key = forgeLib().pkcs12.generateKey(password, saltBuffer, 3, iterations, md.digestLength, md);
   return createHmac(digest.nodeName, Buffer.from(key.getBytes(), 'binary')).update(data).digest();
 }
 
@@ -174,21 +178,21 @@ function decrypt(algorithm: Asn1, ciphertext: Buffer, password: string): Buffer 
   const [algorithmOid, params] = sequenceChildren(algorithm, 'encryption algorithm');
   const schemeOid = oidOf(algorithmOid, 'encryption algorithm');
   // PBES2 takes the password as bytes (UTF-8, like OpenSSL); the PKCS#12 schemes as a string they encode themselves.
-  const pass = schemeOid === OIDS.pbes2 ? forge.util.encodeUtf8(password) : password;
-  let cipher: forge.cipher.BlockCipher;
+  const pass = schemeOid === OIDS.pbes2 ? forgeLib().util.encodeUtf8(password) : password;
+  let cipher: Forge.cipher.BlockCipher;
   try {
-    cipher = forgePbe.getCipher(schemeOid, params, pass);
+    cipher = forgePbe().getCipher(schemeOid, params, pass);
   } catch (err) {
     throw new MalformedDerError(`unsupported or malformed encryption ${schemeOid}: ${(err as Error).message}`);
   }
-  cipher.update(forge.util.createBuffer(ciphertext.toString('binary')));
+  cipher.update(forgeLib().util.createBuffer(ciphertext.toString('binary')));
   if (!cipher.finish()) throw new DecryptionError('decryption failed');
   return Buffer.from(cipher.output.getBytes(), 'binary');
 }
 
 /** Not in @types/node-forge. */
-const forgePbe = (forge.pki as unknown as {
-  pbe: { getCipher(oid: string, params: Asn1 | undefined, password: string): forge.cipher.BlockCipher };
+const forgePbe = () => (forgeLib().pki as unknown as {
+  pbe: { getCipher(oid: string, params: Asn1 | undefined, password: string): Forge.cipher.BlockCipher };
 }).pbe;
 
 /**

@@ -1,4 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { spawnConnector, type ConnectorProcess } from '../../src/demo/node-process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,76 +45,19 @@ export function runCli(args: string[], opts: { cwd: string; env?: Record<string,
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-export interface RunningNode {
-  proc: ChildProcess;
-  publicUrl: string;
-  publicPort: number;
-  managementUrl: string;
-  logs: string[];
-  /** Send SIGTERM and wait for exit; resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
+export type RunningNode = ConnectorProcess;
 
-/** Start `hedgerow start` and wait for its "hedgerow listening" log line. */
+/** Start `hedgerow start` on free loopback ports and wait for its "hedgerow listening" log line. */
 export function startNode(opts: { cwd: string; env?: Record<string, string>; args?: string[] }): Promise<RunningNode> {
-  const proc = spawn(process.execPath, [CLI, 'start', ...(opts.args ?? [])], {
+  return spawnConnector({
     cwd: opts.cwd,
+    cliPath: CLI,
+    args: opts.args,
     env: childEnv({
       HEDGEROW_PUBLIC_API_PORT: '0',
       HEDGEROW_MANAGEMENT_API_PORT: '0',
       HEDGEROW_PUBLIC_API_HOST: '127.0.0.1',
-      HEDGEROW_LOG_FORMAT: 'json',
       ...opts.env,
     }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: string[] = [];
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => {
-      exitCode = code;
-      resolve(code);
-    }),
-  );
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (exitCode === undefined) proc.kill(signal);
-    return exited;
-  };
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`connector did not start in time:\n${logs.join('\n')}`));
-    }, 20_000);
-    proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-    proc.stdout!.on('data', (d: Buffer) => {
-      buffer += d.toString();
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        logs.push(line);
-        try {
-          const entry = JSON.parse(line);
-          if (entry.msg === 'hedgerow listening') {
-            clearTimeout(timer);
-            resolve({
-              proc,
-              publicUrl: entry.publicUrl,
-              publicPort: Number(String(entry.publicListener).split(':').pop()),
-              managementUrl: entry.managementUrl,
-              logs,
-              stop,
-            });
-          }
-        } catch {
-          /* not JSON: init output */
-        }
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`connector exited with ${code} before listening:\n${logs.join('\n')}`));
-    });
   });
 }

@@ -1,5 +1,6 @@
 import tls from 'node:tls';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undiciLib } from '../../lazy';
 import type { TokenSigner } from '../../identity/peer-token';
 import type { AddressGuard } from '../../net/address-guard';
 import { HedgerowError } from '../../errors';
@@ -41,7 +42,7 @@ export class DspClient {
     if (!this.agent || key !== this.agentCas) {
       void this.agent?.close();
       this.agentCas = key;
-      this.agent = new Agent({
+      this.agent = new (undiciLib().Agent)({
         connect: { ca: [...tls.rootCertificates, ...cas], lookup: this.opts.guard.lookup(), timeout: 10_000 },
         headersTimeout: this.opts.timeoutMs ?? 30_000,
         bodyTimeout: this.opts.timeoutMs ?? 30_000,
@@ -58,7 +59,7 @@ export class DspClient {
     const token = await this.opts.signer.sign(audience);
     let res;
     try {
-      res = await request(url, {
+      res = await undiciLib().request(url, {
       method,
       dispatcher: this.dispatcher(),
       headers: {

@@ -1,0 +1,14 @@
+/**
+ * Libraries loaded on first use instead of at start-up. On a Raspberry Pi-class box every module
+ * loaded at start costs start time and resident memory for as long as the process lives; jose and
+ * undici are only needed once a peer is contacted, systeminformation once the first sample is due.
+ */
+export function lazy<T>(load: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= load());
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+export const joseLib = lazy(() => require('jose') as typeof import('jose'));
+export const undiciLib = lazy(() => require('undici') as typeof import('undici'));
+export const systemInformation = lazy(() => require('systeminformation') as typeof import('systeminformation'));
