@@ -91,10 +91,18 @@ export async function startConnector(config: HedgerowConfig, logger: Logger): Pr
     const dataspace = createDataspace({ config, store, identity, certStore, publicUrl: baseUrl, deny, logger });
     closers.unshift(() => dataspace.stop());
 
-    publicServer.on('request', createPublicApp({ identity, metrics, logger, routers: [dataspace.publicRouter] }));
-    const managementServer = http.createServer(
-      createManagementApp({ store, health, metrics, logger, routers: [{ path: '/api/v1', router: createManagementApi({ store, dataspace, logger }) }] }),
+    publicServer.on(
+      'request',
+      createPublicApp({ identity, metrics, logger, routers: [dataspace.publicRouter], gaiax: { config, store, catalog: dataspace.catalog, publicUrl: baseUrl } }),
     );
+    const managementApi = createManagementApi({
+      store,
+      dataspace,
+      logger,
+      dataRoot: config.dataplane.root,
+      gaiax: { config, certStore, identity: () => identity.current, didDocument: () => identity.didDocument(), guard: dataspace.guard },
+    });
+    const managementServer = http.createServer(createManagementApp({ store, health, metrics, logger, routers: [{ path: '/api/v1', router: managementApi }] }));
     managementServer.keepAliveTimeout = 5_000;
     const managementPort = await listen(managementServer, config.managementApi.host, config.managementApi.port, 'management');
     deny.push({ host: config.managementApi.host, port: managementPort });

@@ -12,6 +12,11 @@ import { OutboxDispatcher } from './outbox/dispatcher';
 import { CatalogService } from './catalog/catalog-service';
 import { NegotiationService } from './negotiation/negotiation-service';
 import { createDspRouter } from './protocol/dsp/router';
+import { TransferService, type TransferDataPlane } from './transfer/transfer-service';
+import { ProviderDataPlane } from './transfer/data-plane';
+import { ConsumerDataPlane } from './transfer/consumer-data';
+import { TckTransferScript } from './conformance/tck-script';
+import { lazy, undiciLib } from './lazy';
 import { DSP_BASE_PATH, DSP_CALLBACK_PATH } from './protocol/dsp/paths';
 import { TckNegotiationScript } from './conformance/tck-script';
 import { assertConformanceAllowed, CONFORMANCE_PATH, conformanceRouter, seedConformanceData } from './conformance/profile';
@@ -20,6 +25,8 @@ export interface Dataspace {
   publicRouter: Router;
   catalog: CatalogService;
   negotiations: NegotiationService;
+  transfers: TransferService;
+  consumerData: ConsumerDataPlane;
   client: DspClient;
   guard: AddressGuard;
   start(): void;
@@ -44,7 +51,7 @@ export function createDataspace(deps: {
   const conformance = config.conformance.enabled;
   if (conformance) {
     assertConformanceAllowed();
-    seedConformanceData(store);
+    seedConformanceData(store, () => identity.current.participantId);
     logger.warn('conformance profile enabled: DSP TCK ids seeded, scripted behaviour, unauthenticated /conformance endpoints');
   }
   const self = () => ({
@@ -72,31 +79,48 @@ export function createDataspace(deps: {
   });
 
   let dispatcher: OutboxDispatcher | undefined;
-  const negotiations = new NegotiationService({
+  const processDeps = { store, guard, giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000, kick: () => dispatcher?.kick(), logger };
+  const negotiations = new NegotiationService({ ...processDeps, catalog, self, script: conformance ? new TckNegotiationScript() : undefined });
+
+  // Backends of assets are configured by the operator: LAN and loopback allowed, our management listener never.
+  const backendPolicy = new AddressGuard({ allow: ['127.0.0.0/8', '::1/128', 'localhost', ...config.dsp.allowedAddresses], deny: deps.deny, allowHttp: true });
+  const backendDispatcher = lazy(() => new (undiciLib().Agent)({ connect: { lookup: backendPolicy.lookup(), timeout: 10_000 } }));
+  let dataPlane: TransferDataPlane | undefined;
+  const transfers = new TransferService({ ...processDeps, self, script: conformance ? new TckTransferScript() : undefined, dataPlane: () => dataPlane! });
+  const providerData = new ProviderDataPlane({
+    config: config.dataplane,
     store,
-    catalog,
+    identity,
+    transfers: () => transfers,
+    peers: verifier,
     guard,
-    self,
-    giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000,
-    kick: () => dispatcher?.kick(),
+    backendPolicy,
+    dispatcher: () => client.dispatcher(),
+    backendDispatcher,
+    publicUrl: deps.publicUrl,
     logger,
-    script: conformance ? new TckNegotiationScript() : undefined,
   });
+  dataPlane = providerData;
+  const consumerData = new ConsumerDataPlane({ store, transfers, client, guard, minFreeBytes: config.health.diskFloorMb * 1048576, downloadDir: config.dataplane.downloadDir, logger });
+
+  /** Outbox outcomes go to the service that owns the process. */
+  const owner = (messageType: string) => (messageType.startsWith('Transfer') ? transfers : negotiations);
   dispatcher = new OutboxDispatcher({
     outbox: store.outbox,
     client,
     observer: {
-      prepare: (e) => negotiations.prepare(e),
-      delivered: (e, r) => negotiations.delivered(e, r),
-      rejected: (e, r) => negotiations.rejected(e, r),
-      gaveUp: (e, err) => negotiations.gaveUp(e, err),
+      prepare: (e) => owner(e.messageType).prepare(e),
+      delivered: (e, r) => owner(e.messageType).delivered(e, r),
+      rejected: (e, r) => owner(e.messageType).rejected(e, r),
+      gaveUp: (e, err) => owner(e.messageType).gaveUp(e, err),
     },
     retry: { initialDelayMs: config.dsp.outbox.retryInitialMs, maxDelayMs: config.dsp.outbox.retryMaxSeconds * 1000 },
     logger,
   });
 
-  const publicRouter = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, catalog, negotiations, publicUrl: () => deps.publicUrl });
-  if (conformance) publicRouter.use(CONFORMANCE_PATH, conformanceRouter({ negotiations }));
+  const publicRouter = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, catalog, negotiations, transfers, publicUrl: () => deps.publicUrl });
+  publicRouter.use(providerData.router());
+  if (conformance) publicRouter.use(CONFORMANCE_PATH, conformanceRouter({ negotiations, transfers }));
 
   // Expired token ids are forgotten hourly; only rows that exist are deleted, so an idle box stays quiet.
   const pruneTimer = setInterval(() => store.seenTokens.prune(Math.floor(Date.now() / 1000)), 3_600_000);
@@ -106,15 +130,19 @@ export function createDataspace(deps: {
     publicRouter,
     catalog,
     negotiations,
+    transfers,
+    consumerData,
     client,
     guard,
     start() {
       negotiations.runPending(); // resume work owed before a restart
+      transfers.resume();
       dispatcher!.start();
     },
     async stop() {
       clearInterval(pruneTimer);
       await dispatcher!.stop();
+      await transfers.drain();
       await client.close();
     },
   };

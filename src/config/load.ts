@@ -4,8 +4,15 @@ import Ajv2019 from 'ajv/dist/2019';
 import { ConfigError } from '../errors';
 import { configKeys, configSchema, type ConfigKey, type HedgerowConfig } from './schema';
 
-/** The package root (holds config/default.json), from both src/ (ts-jest) and dist/. */
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+/** The package root (holds config/default.json), found upwards from src/ (ts-jest), dist/ or .bench/. */
+function findPackageRoot(dir: string): string {
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'config', 'default.json')) && fs.existsSync(path.join(d, 'package.json'))) return d;
+  }
+  return path.resolve(__dirname, '..', '..');
+}
+
+export const PACKAGE_ROOT = findPackageRoot(__dirname);
 export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'config', 'default.json');
 
 /** HEDGEROW_* variables that are not configuration keys. */

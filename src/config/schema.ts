@@ -26,6 +26,28 @@ export interface HedgerowConfig {
     outbox: { retryInitialMs: number; retryMaxSeconds: number; giveUpHours: number };
   };
   conformance: { enabled: boolean };
+  dataplane: { root: string; tokenLifetimeSeconds: number; bandwidthBytesPerSecond: number; downloadDir: string };
+  gaiax: {
+    format: 'loire' | '22.10';
+    legalName: string | null;
+    registrationNumber: { type: 'vatID' | 'leiCode' | 'EORI' | 'EUID' | 'taxID' | 'local'; value: string | null; credential: string | null };
+    legalAddress: GaiaxAddress;
+    headquartersAddress: GaiaxAddress;
+    serviceTerms: { url: string | null; hash: string | null };
+    containsPII: boolean;
+    validityDays: number;
+    trustedNotaries: string[];
+    trustedIssuers: string[];
+    trustAnchorsDir: string | null;
+    shapesIdleSeconds: number;
+  };
+}
+
+export interface GaiaxAddress {
+  countrySubdivisionCode: string | null;
+  streetAddress: string | null;
+  postalCode: string | null;
+  locality: string | null;
 }
 
 type Leaf = { description: string; [k: string]: unknown };
@@ -37,6 +59,19 @@ const obj = (properties: Record<string, object>) => ({
 });
 const port = (description: string): Leaf => ({ type: 'integer', minimum: 0, maximum: 65535, description });
 const positiveInt = (description: string, maximum = 2 ** 31 - 1): Leaf => ({ type: 'integer', minimum: 1, maximum, description });
+
+const nullableString = (description: string): Leaf => ({ type: ['string', 'null'], minLength: 1, description });
+const gaiaxAddress = (what: string) =>
+  obj({
+    countrySubdivisionCode: {
+      type: ['string', 'null'],
+      pattern: '^[A-Z]{2}-[A-Z0-9]{1,3}$',
+      description: `${what}: ISO 3166-2 country subdivision code, e.g. DE-BY.`,
+    },
+    streetAddress: nullableString(`${what}: street and number.`),
+    postalCode: nullableString(`${what}: postal code.`),
+    locality: nullableString(`${what}: city or town.`),
+  });
 
 export const configSchema = obj({
   dataDir: { type: 'string', minLength: 1, description: 'Directory for the SQLite database and other state.' },
@@ -98,12 +133,47 @@ export const configSchema = obj({
       giveUpHours: positiveInt('How long a message is retried before the process is ended (farm links can be down for hours).', 8760),
     }),
   }),
+  dataplane: obj({
+    root: { type: 'string', minLength: 1, description: 'Root directory of file assets: asset paths are relative to it and nothing outside it is ever served.' },
+    tokenLifetimeSeconds: positiveInt('Lifetime of pull tokens; consumers refresh them while the transfer is STARTED.', 86_400),
+    bandwidthBytesPerSecond: { type: 'integer', minimum: 0, description: 'Cap per transfer on data served or pushed, in bytes per second (0: none).' },
+    downloadDir: { type: 'string', minLength: 1, description: 'Where the management API download endpoint writes pulled data (consumer side).' },
+  }),
   conformance: obj({
     enabled: {
       type: 'boolean',
       description:
         'DSP TCK profile: seeded ids, scripted behaviour, /conformance initiate endpoints, plain-http peers. Refused when NODE_ENV=production.',
     },
+  }),
+  gaiax: obj({
+    format: { enum: ['loire', '22.10'], description: 'Gaia-X self-description format: Loire VC-JWTs in a VP-JWT, or 22.10 JSON-LD with JsonWebSignature2020 proofs.' },
+    legalName: nullableString('Legal name of the participant in its self-description.'),
+    registrationNumber: obj({
+      type: { enum: ['vatID', 'leiCode', 'EORI', 'EUID', 'taxID', 'local'], description: 'Kind of the registration number.' },
+      value: { type: ['string', 'null'], minLength: 3, description: 'The registration number (e.g. DE123456789).' },
+      credential: nullableString('File with the notary-issued registration-number credential (VC-JWT or 22.10 JSON); without it a self-issued one is used.'),
+    }),
+    legalAddress: gaiaxAddress('Legal address'),
+    headquartersAddress: gaiaxAddress('Headquarters address (all null: the legal address)'),
+    serviceTerms: obj({
+      url: { type: ['string', 'null'], pattern: '^https?://', description: "URL of the terms and conditions of the connector's service offering." },
+      hash: { type: ['string', 'null'], pattern: '^[0-9a-fA-F]{64}$', description: 'SHA-256 (hex) of the document at serviceTerms.url.' },
+    }),
+    containsPII: { type: 'boolean', description: 'Whether the published datasets contain personal data (gx:containsPII).' },
+    validityDays: positiveInt('Validity of the credentials of the self-description.', 3650),
+    trustedNotaries: {
+      type: 'array',
+      items: { type: 'string', pattern: '^did:' },
+      description: 'DIDs of notaries whose registration-number credentials the verifier accepts.',
+    },
+    trustedIssuers: {
+      type: 'array',
+      items: { type: 'string', pattern: '^did:' },
+      description: 'DIDs of issuers the verifier accepts without their own Gaia-X terms-and-conditions credential (e.g. a compliance service).',
+    },
+    trustAnchorsDir: nullableString("Directory of PEM trust anchors for verifying self-descriptions (eIDAS/EV roots); default the connector's trust anchors."),
+    shapesIdleSeconds: positiveInt('How long the SHACL worker keeps the parsed shapes after its last validation.', 86_400),
   }),
 });
 

@@ -1,6 +1,8 @@
 import type { Negotiation } from '../store/repositories/negotiations';
 import type { DecisionScript, Intent, Trigger } from '../negotiation/decisions';
 import { terminate } from '../negotiation/decisions';
+import type { Transfer } from '../store/repositories/transfers';
+import type { TransferIntent, TransferScript, TransferTrigger } from '../transfer/transfer-service';
 
 /**
  * Scripted counterparty behaviour the Eclipse DSP TCK expects of the connector under test, keyed by
@@ -66,3 +68,49 @@ export class TckNegotiationScript implements DecisionScript {
     return undefined;
   }
 }
+
+// ------------------------------------------------------------------------------------------- transfers
+
+const START: TransferIntent = { message: 'TransferStartMessage' };
+const COMPLETE: TransferIntent = { message: 'TransferCompletionMessage' };
+const SUSPEND: TransferIntent = { message: 'TransferSuspensionMessage', code: 'TCK_SCRIPTED', reasons: ['suspended as scripted for the conformance scenario'] };
+const END: TransferIntent = { message: 'TransferTerminationMessage', code: 'TCK_SCRIPTED', reasons: ['terminated as scripted for the conformance scenario'] };
+
+/** Provider side (the TCK is the consumer), keyed by the seeded agreement ids ATP0101 … ATP0306. */
+const PROVIDER_TRANSFERS: Record<string, TransferIntent[]> = {
+  ATP0101: [START, END],
+  ATP0102: [START, COMPLETE],
+  ATP0103: [START, SUSPEND, END],
+  ATP0104: [START, SUSPEND, START, COMPLETE],
+  ATP0105: [END],
+  ATP0201: [START],
+  ATP0202: [START],
+  ATP0203: [START],
+  ATP0204: [START],
+  ATP0205: [],
+  ATP0301: [],
+  ATP0302: [],
+  ATP0303: [START],
+  ATP0304: [START],
+  ATP0305: [START],
+  ATP0306: [START],
+};
+
+/** Consumer side (the TCK is the provider), keyed by ATPC0101 … ATPC0306; unlisted ones stay passive. */
+const CONSUMER_TRANSFERS: Record<string, Partial<Record<TransferTrigger, TransferIntent[]>>> = {
+  ATPC0201: { started: [END] },
+  ATPC0202: { started: [COMPLETE] },
+  ATPC0203: { started: [SUSPEND, END] },
+  ATPC0205: { 'sent-request': [END] },
+};
+
+export const TCK_PROVIDER_AGREEMENTS = Object.keys(PROVIDER_TRANSFERS);
+export const TCK_CONSUMER_AGREEMENTS = Array.from({ length: 3 }, (_, g) => Array.from({ length: 6 }, (_, i) => `ATPC0${g + 1}0${i + 1}`)).flat();
+
+export class TckTransferScript implements TransferScript {
+  decide(trigger: TransferTrigger, t: Transfer): TransferIntent[] | undefined {
+    if (t.role === 'provider') return trigger === 'requested' ? PROVIDER_TRANSFERS[t.agreementId] : undefined;
+    return CONSUMER_TRANSFERS[t.agreementId]?.[trigger] ?? (/^ATPC\d{4}$/.test(t.agreementId) ? NOTHING_T : undefined);
+  }
+}
+const NOTHING_T: TransferIntent[] = [];

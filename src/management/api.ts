@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import path from 'node:path';
 import { Router } from 'express';
 import type { Store } from '../store/store';
 import type { Logger } from '../log/logger';
@@ -11,6 +12,9 @@ import { joinUrl } from '../protocol/dsp/client';
 import { buildRouter, openApiDocument, type ApiRoute, type JsonSchema } from './route-table';
 import { VERSION } from '../version';
 import { NEGOTIATION_STATES } from '../statemachine/negotiation';
+import { TRANSFER_STATES } from '../statemachine/transfer';
+import type { Transfer } from '../store/repositories/transfers';
+import { gaiaxManagementRoutes, type GaiaxManagementDeps } from '../gaiax/management';
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'letters, digits and . _ ~ - (no colon: offer ids embed it)' };
 const paging = { after: { type: 'string', description: 'return items after this id' }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } };
@@ -83,6 +87,28 @@ const negotiationInput: JsonSchema = {
   anyOf: [{ required: ['offerId'] }, { required: ['offer'] }],
 };
 
+const transferInput: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agreementId'],
+  properties: {
+    agreementId: { type: 'string', minLength: 1, maxLength: 1000 },
+    providerAddress: { type: 'string', pattern: '^https?://', description: "the provider's DSP base URL (default: the one the agreement was negotiated with)" },
+    pushTo: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: { url: { type: 'string', pattern: '^https://' }, authorization: { type: 'string', maxLength: 4096, description: 'sent by the provider with the data' } },
+    },
+  },
+};
+
+/** Transfers as the API shows them: the data address carries tokens and push credentials, never returned here. */
+export function publicTransfer(t: Transfer): Record<string, unknown> {
+  const { dataAddress, ...rest } = t;
+  return { ...rest, dataAddress: dataAddress ? { endpoint: dataAddress.endpoint, endpointType: dataAddress.endpointType } : null };
+}
+
 /** Assets as the API shows them: backend credentials are never returned. */
 export function publicAsset(a: Asset): Record<string, unknown> {
   const source = a.source.type === 'file' ? a.source : { type: 'http', url: a.source.url, hasCredentials: !!a.source.headers && Object.keys(a.source.headers).length > 0 };
@@ -93,7 +119,23 @@ function limitOf(query: Record<string, string | undefined>): number {
   return Math.min(Number(query.limit ?? 50) || 50, 500);
 }
 
-export function managementRoutes(deps: { store: Store; dataspace: Dataspace; logger: Logger }): ApiRoute[] {
+/** Lexical containment (symlinks are resolved again on every read by the data plane). */
+function isUnderRoot(root: string, candidate: string): boolean {
+  const base = path.resolve(root);
+  const target = path.resolve(base, candidate);
+  return target !== base && target.startsWith(base + path.sep) && !candidate.includes('\0');
+}
+
+export interface ManagementApiDeps {
+  store: Store;
+  dataspace: Dataspace;
+  logger: Logger;
+  /** dataplane.root: file assets must lie inside it. */
+  dataRoot: string;
+  gaiax?: GaiaxManagementDeps;
+}
+
+export function managementRoutes(deps: ManagementApiDeps): ApiRoute[] {
   const { store, dataspace } = deps;
   const exists = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new NotFoundError(`${what} not found`);
@@ -163,6 +205,9 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
       body: assetInput,
       status: 201,
       handler: ({ body }) => {
+        if (body.source.type === 'file' && !isUnderRoot(deps.dataRoot, body.source.path)) {
+          throw new ValidationError('must be a path inside dataplane.root (no "..", no absolute path elsewhere)', '/source/path');
+        }
         const id = uniqueId(body.id, (i) => !!store.assets.get(i), 'asset');
         return publicAsset(
           store.assets.insert({
@@ -323,6 +368,79 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
       summary: "Accept the provider's offer (consumer) or agree to the request (provider)",
       handler: ({ params }) => dataspace.negotiations.operatorAction(params.id!, 'accept'),
     },
+    // ---- transfers
+    {
+      method: 'get',
+      path: '/transfers',
+      tag: 'transfers',
+      summary: 'List transfers, newest first',
+      query: { role: { enum: ['provider', 'consumer'] }, state: { enum: [...TRANSFER_STATES] }, agreementId: { type: 'string' }, limit: paging.limit },
+      handler: ({ query }) =>
+        store.transfers.list({ role: query.role as never, state: query.state as never, agreementId: query.agreementId, limit: limitOf(query) }).map(publicTransfer),
+    },
+    {
+      method: 'post',
+      path: '/transfers',
+      tag: 'transfers',
+      summary: 'Start a transfer as consumer under an agreement (pull by default, push with pushTo)',
+      body: transferInput,
+      status: 201,
+      handler: ({ body }) => publicTransfer(dataspace.transfers.start(body)),
+    },
+    {
+      method: 'get',
+      path: '/transfers/:id',
+      tag: 'transfers',
+      summary: 'Get a transfer with its timeline (tokens are not shown)',
+      handler: ({ params }) => {
+        const t = exists(store.transfers.get(params.id!), `transfer ${params.id}`);
+        return { ...publicTransfer(t), pendingMessages: store.outbox.forProcess(t.id).map((e) => ({ messageType: e.messageType, attempts: e.attempts, lastError: e.lastError })), timeline: store.processEvents.forProcess(t.id) };
+      },
+    },
+    ...(['suspend', 'resume', 'complete', 'terminate'] as const).map(
+      (action): ApiRoute => ({
+        method: 'post',
+        path: `/transfers/:id/${action}`,
+        tag: 'transfers',
+        summary: `${action[0]!.toUpperCase()}${action.slice(1)} a transfer (the peer is told)`,
+        body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } } },
+        handler: ({ params, body }) => publicTransfer(dataspace.transfers.operatorAction(params.id!, action, body.reason)),
+      }),
+    ),
+    {
+      method: 'get',
+      path: '/transfers/:id/data-address',
+      tag: 'transfers',
+      summary: 'The pull endpoint and a valid token (refreshed when close to expiry), for a local downloader',
+      peer: true,
+      handler: ({ params }) => dataspace.consumerData.target(params.id!),
+    },
+    {
+      method: 'post',
+      path: '/transfers/:id/token',
+      tag: 'transfers',
+      summary: 'Get a fresh pull token from the provider (while the transfer is STARTED)',
+      peer: true,
+      handler: ({ params }) => dataspace.consumerData.refresh(params.id!),
+    },
+    {
+      method: 'post',
+      path: '/transfers/:id/download',
+      tag: 'transfers',
+      summary: 'Pull the data into dataplane.downloadDir: resumable, SHA-256 verified, renamed only when complete',
+      peer: true,
+      body: { type: 'object', additionalProperties: false, properties: { fileName: { type: 'string', maxLength: 200 }, complete: { type: 'boolean' } } },
+      handler: ({ params, body }) => dataspace.consumerData.download(params.id!, body),
+    },
+    {
+      method: 'get',
+      path: '/transfers/:id/data',
+      tag: 'transfers',
+      summary: 'Stream the data to the caller (Range passed through for resumption)',
+      peer: true,
+      raw: { mediaType: 'application/octet-stream' },
+      handler: ({ params, header, res }) => dataspace.consumerData.stream(params.id!, header?.('range'), res!),
+    },
     // ---- agreements
     {
       method: 'get',
@@ -339,6 +457,8 @@ export function managementRoutes(deps: { store: Store; dataspace: Dataspace; log
       summary: 'Get an agreement',
       handler: ({ params }) => exists(store.agreements.get(params.id!, 'consumer') ?? store.agreements.get(params.id!, 'provider'), `agreement ${params.id}`),
     },
+    // ---- Gaia-X
+    ...gaiaxManagementRoutes(deps.gaiax),
   ];
 }
 
@@ -347,7 +467,7 @@ function describePeerError(body: unknown): string {
   return Array.isArray(reason) && reason.length ? `: ${reason.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('; ').slice(0, 300)}` : '';
 }
 
-export function createManagementApi(deps: { store: Store; dataspace: Dataspace; logger: Logger }): Router {
+export function createManagementApi(deps: ManagementApiDeps): Router {
   const routes = managementRoutes(deps);
   const router = Router();
   const doc = openApiDocument(routes, { title: 'hedgerow management API', version: VERSION });

@@ -21,7 +21,9 @@ export interface ApiRoute {
   status?: number;
   /** The route talks to a peer connector (may answer 502). */
   peer?: boolean;
-  handler: (req: { body: any; params: Record<string, string>; query: Record<string, string | undefined> }) => unknown | Promise<unknown>;
+  /** The handler writes the response itself (a data stream, not JSON); `response` documents its media type. */
+  raw?: { mediaType: string };
+  handler: (req: { body: any; params: Record<string, string>; query: Record<string, string | undefined>; header?: (name: string) => string | undefined; res?: Response }) => unknown | Promise<unknown>;
 }
 
 /** Handlers that return nothing (deletes) answer 204. */
@@ -55,7 +57,8 @@ export function buildRouter(routes: ApiRoute[]): Router {
       if (checkBody && !checkBody(body)) rejectWith(checkBody, '');
       const query = Object.fromEntries(Object.entries(req.query).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
       if (checkQuery && !checkQuery(query)) rejectWith(checkQuery, 'query:');
-      const result = await route.handler({ body, params: req.params as Record<string, string>, query });
+      const result = await route.handler({ body, params: req.params as Record<string, string>, query, header: (name) => req.get(name), res });
+      if (route.raw) return;
       const status = successStatus(route);
       if (result === undefined) res.status(status).end();
       else res.status(status).json(result);
@@ -81,7 +84,10 @@ export function openApiDocument(routes: ApiRoute[], info: { title: string; versi
       ...(params.length || queryParams.length ? { parameters: [...params, ...queryParams] } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
       responses: {
-        [String(successStatus(r))]: { description: 'success', ...(r.response ? { content: { 'application/json': { schema: r.response } } } : {}) },
+        [String(successStatus(r))]: {
+          description: 'success',
+          ...(r.raw ? { content: { [r.raw.mediaType]: {} } } : r.response ? { content: { 'application/json': { schema: r.response } } } : {}),
+        },
         '400': { description: 'invalid input; the error names the field', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
         '401': { description: 'missing or invalid API key' },
         '404': { description: 'not found', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },

@@ -6,7 +6,7 @@ import { describeError } from '../errors';
 /** What the owners of the processes learn about their messages. */
 export interface OutboxObserver {
   /** Last-moment completion of an entry (e.g. a peer pid learnt after enqueueing); null = not ready yet. */
-  prepare(entry: OutboxEntry): OutboxEntry | null;
+  prepare(entry: OutboxEntry): Promise<OutboxEntry | null>;
   delivered(entry: OutboxEntry, response: DspResponse): void;
   /** The peer refused the message for good (a 4xx other than 404/408/425/429). */
   rejected(entry: OutboxEntry, response: DspResponse): void;
@@ -89,7 +89,13 @@ export class OutboxDispatcher {
   private async deliver(queued: OutboxEntry): Promise<void> {
     let response: DspResponse | undefined;
     let error: string;
-    const entry = this.deps.observer.prepare(queued);
+    let entry: OutboxEntry | null;
+    try {
+      entry = await this.deps.observer.prepare(queued);
+    } catch (err) {
+      this.deps.outbox.scheduleRetry(queued.id, Date.now() + backoffDelay(queued.attempts, this.deps.retry), `preparing the message failed: ${describeError(err)}`);
+      return;
+    }
     if (!entry) {
       this.deps.outbox.scheduleRetry(queued.id, Date.now() + this.deps.retry.initialDelayMs, 'waiting for the peer pid');
       return;

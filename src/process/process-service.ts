@@ -109,20 +109,28 @@ export abstract class ProcessService<R extends ProcessRecord, P extends ProcessP
 
   /** The common path of every message on an existing process. One transaction. */
   protected receive(role: Role, peer: VerifiedPeer, pid: string, message: M, msg: Json, apply: (p: R) => P, trigger: T | undefined): R {
-    return this.store.transaction(() => {
-      const p = this.findForPeer(role, pid, peer);
-      this.checkPids(p, msg);
-      const check = checkTransition(this.machine(role), p.state, message, 'in');
-      if (!check.ok) {
-        this.event(p.id, 'received', message, p.state, null, { rejected: check.reason });
-        throw new InvalidTransitionError(check.reason, this.pidsOf(p));
-      }
-      const patch = { ...apply(p), state: check.to } as P;
-      if (role === 'consumer' && !p.providerPid) patch.providerPid = msg.providerPid as string;
-      const updated = this.repo.update(p.id, patch);
-      this.event(p.id, 'received', message, p.state, check.to, messageDetail(msg));
-      return trigger ? this.plan(updated, trigger, msg) : updated;
-    });
+    let refused = undefined as { p: R; reason: string } | undefined;
+    try {
+      return this.store.transaction(() => {
+        const p = this.findForPeer(role, pid, peer);
+        this.checkPids(p, msg);
+        const check = checkTransition(this.machine(role), p.state, message, 'in');
+        if (!check.ok) {
+          refused = { p, reason: check.reason };
+          throw new InvalidTransitionError(check.reason, this.pidsOf(p));
+        }
+        const patch = { ...apply(p), state: check.to } as P;
+        if (role === 'consumer' && !p.providerPid) patch.providerPid = msg.providerPid as string;
+        const updated = this.repo.update(p.id, patch);
+        this.event(p.id, 'received', message, p.state, check.to, messageDetail(msg));
+        return trigger ? this.plan(updated, trigger, msg) : updated;
+      });
+    } catch (err) {
+      // The refusal goes on the timeline in a transaction of its own: the one above was rolled back.
+      const r = refused;
+      if (r) this.store.transaction(() => this.event(r.p.id, 'received', message, r.p.state, null, { rejected: r.reason }));
+      throw err;
+    }
   }
 
   /** A termination received: the process ends, nothing more is owed to the peer. */
@@ -218,7 +226,7 @@ export abstract class ProcessService<R extends ProcessRecord, P extends ProcessP
   // ---------------------------------------------------------------- outbox outcomes
 
   /** Fill in what was not known at enqueue time (the provider's pid before its first answer). */
-  prepare(entry: OutboxEntry): OutboxEntry | null {
+  async prepare(entry: OutboxEntry): Promise<OutboxEntry | null> {
     if (!entry.url.includes(PENDING_PROVIDER_PID) && entry.body.providerPid !== PENDING_PROVIDER_PID) return entry;
     const p = this.repo.get(entry.processId);
     if (!p?.providerPid) return null; // not yet: the request's answer has not arrived

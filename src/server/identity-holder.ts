@@ -36,7 +36,7 @@ export class IdentityHolder extends EventEmitter {
       did: this.identity.did,
       publicKey: this.identity.publicKey,
       chain: this.identity.chain,
-      chainUrl: new URL(CERTIFICATE_CHAIN_PATH, this.baseUrl).toString(),
+      chainUrl: `${this.baseUrl}${CERTIFICATE_CHAIN_PATH}`, // keeps a base path (reverse proxy)
     });
     return this.didDoc;
   }

@@ -4,6 +4,7 @@ import type { Metrics } from '../health/metrics';
 import { jsonErrorHandler, notFoundHandler } from './errors';
 import { CERTIFICATE_CHAIN_PATH, didDocumentPath } from '../identity/did';
 import type { IdentityHolder } from './identity-holder';
+import { createSelfDescriptionRouter, SelfDescriptionService, type GaiaxDeps } from '../gaiax/service';
 
 export interface PublicAppDeps {
   identity: IdentityHolder;
@@ -11,6 +12,8 @@ export interface PublicAppDeps {
   logger: Logger;
   /** Protocol routers (Dataspace Protocol, data plane), mounted at the root. */
   routers?: Router[];
+  /** Serves the Gaia-X self-description at /gaiax/self-description (signed on first request, cached by revision). */
+  gaiax?: Omit<GaiaxDeps, 'identity' | 'didDocument'>;
 }
 
 /**
@@ -30,6 +33,13 @@ export function createPublicApp(deps: PublicAppDeps): Express {
   app.get(CERTIFICATE_CHAIN_PATH, (_req, res) => {
     res.set('Access-Control-Allow-Origin', '*').type('application/x-pem-file').send(deps.identity.chainPem());
   });
+
+  if (deps.gaiax) {
+    const gaiax = deps.gaiax;
+    let service: SelfDescriptionService | undefined;
+    const identityDeps = { identity: () => deps.identity.current, didDocument: () => deps.identity.didDocument() };
+    app.use(createSelfDescriptionRouter(() => (service ??= new SelfDescriptionService({ ...gaiax, ...identityDeps }))));
+  }
 
   for (const router of deps.routers ?? []) app.use(router);
 

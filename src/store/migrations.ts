@@ -143,6 +143,44 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX seen_tokens_expiry ON seen_tokens (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'transfer processes and file digests',
+    sql: `
+      CREATE TABLE transfers (
+        id                   TEXT PRIMARY KEY,  -- our pid: providerPid as provider, consumerPid as consumer
+        role                 TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+        provider_pid         TEXT,
+        consumer_pid         TEXT,
+        counterparty_id      TEXT NOT NULL,
+        counterparty_address TEXT,
+        agreement_id         TEXT NOT NULL,
+        asset_id             TEXT,
+        format               TEXT NOT NULL,
+        state                TEXT NOT NULL,
+        next_action          TEXT,              -- JSON list of messages still owed to the peer
+        data_address         TEXT,              -- JSON DataAddress: push target (provider) or pull endpoint (consumer); holds secrets
+        data_status          TEXT,              -- data plane progress: pushing | pushed | downloaded
+        bytes                INTEGER,
+        sha256               TEXT,
+        error                TEXT,
+        created_at           TEXT NOT NULL,
+        updated_at           TEXT NOT NULL
+      ) STRICT;
+      CREATE UNIQUE INDEX transfers_own_provider_pid ON transfers (provider_pid) WHERE role = 'provider';
+      CREATE UNIQUE INDEX transfers_own_consumer_pid ON transfers (consumer_pid) WHERE role = 'consumer';
+      CREATE INDEX transfers_by_peer_pid ON transfers (counterparty_id, consumer_pid);
+      CREATE INDEX transfers_pending ON transfers (next_action) WHERE next_action IS NOT NULL;
+      CREATE INDEX transfers_by_agreement ON transfers (agreement_id, state);
+
+      -- SHA-256 of asset files by version (path, size, mtime, inode): a large file is hashed once.
+      CREATE TABLE file_digests (
+        fingerprint TEXT PRIMARY KEY,
+        sha256      TEXT NOT NULL,
+        computed_at TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -10,6 +10,8 @@ import { AgreementRepository } from './repositories/agreements';
 import { ProcessEventRepository } from './repositories/process-events';
 import { OutboxRepository } from './repositories/outbox';
 import { SeenTokenRepository } from './repositories/seen-tokens';
+import { TransferRepository } from './repositories/transfers';
+import { FileDigestRepository } from './repositories/file-digests';
 
 /** The connector's persistent state: one SQLite database behind small typed repositories. */
 export class Store {
@@ -23,6 +25,8 @@ export class Store {
   readonly processEvents: ProcessEventRepository;
   readonly outbox: OutboxRepository;
   readonly seenTokens: SeenTokenRepository;
+  readonly transfers: TransferRepository;
+  readonly fileDigests: FileDigestRepository;
 
   private constructor(readonly db: Sqlite, readonly file: string) {
     this.settings = new SettingsRepository(db);
@@ -35,6 +39,8 @@ export class Store {
     this.processEvents = new ProcessEventRepository(db);
     this.outbox = new OutboxRepository(db);
     this.seenTokens = new SeenTokenRepository(db);
+    this.transfers = new TransferRepository(db);
+    this.fileDigests = new FileDigestRepository(db);
   }
 
   static databaseFile(dataDir: string): string {

@@ -232,7 +232,7 @@ describe('management API and management CLI (one connector process)', () => {
 
   describe('OpenAPI document', () => {
     // Built in this process from the same sources; handlers are never called, so the dependencies are unused.
-    const localRouter = () => createManagementApi({ store: {} as never, dataspace: {} as never, logger: {} as never });
+    const localRouter = () => createManagementApi({ store: {} as never, dataspace: {} as never, logger: {} as never, dataRoot: '.' });
     let doc: Json;
 
     beforeAll(async () => {
@@ -253,7 +253,7 @@ describe('management API and management CLI (one connector process)', () => {
       const router = localRouter();
       const routed = expressRoutes(router, '/api/v1');
       // Sanity: the walk sees the nested route-table router, not just the openapi.json route.
-      expect(routed.length).toBe(managementRoutes({ store: {} as never, dataspace: {} as never, logger: {} as never }).length + 1);
+      expect(routed.length).toBe(managementRoutes({ store: {} as never, dataspace: {} as never, logger: {} as never, dataRoot: '.' }).length + 1);
       expect(routed).toEqual(expect.arrayContaining(['GET /api/v1/assets', 'DELETE /api/v1/policies/:id', 'POST /api/v1/negotiations/:id/terminate']));
       expect(compareRoutes(router, doc)).toEqual({ undocumented: [], unrouted: [] });
       // Every documented path parameter is declared.

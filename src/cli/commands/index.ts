@@ -6,6 +6,7 @@ import { certsCsrCommand, certsImportCommand, certsRenewCommand, certsStatusComm
 import { trustAddCommand, trustListCommand, trustRemoveCommand } from './trust';
 import { caInitCommand, caIssueCommand } from './ca';
 import { configCommand } from './config';
+import { sdCreateCommand, sdVerifyCommand } from './sd';
 import { apikeyCreateCommand, apikeyListCommand, apikeyRevokeCommand } from './apikey';
 import { assetAddCommand, assetListCommand } from './asset';
 import { policyAddCommand, policyListCommand } from './policy';
@@ -40,4 +41,6 @@ export const COMMANDS: Command[] = [
   negotiateCommand,
   negotiationsCommand,
   configCommand,
+  sdCreateCommand,
+  sdVerifyCommand,
 ];

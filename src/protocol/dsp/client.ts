@@ -35,8 +35,8 @@ export class DspClient {
 
   constructor(private readonly opts: DspClientOptions) {}
 
-  /** One connection pool, rebuilt only when the trust anchors change. */
-  private dispatcher(): Dispatcher {
+  /** One connection pool (also used by the data plane), rebuilt only when the trust anchors change. */
+  dispatcher(): Dispatcher {
     const cas = this.opts.trustedCas();
     const key = cas.join('');
     if (!this.agent || key !== this.agentCas) {

@@ -1,17 +1,20 @@
 import express, { Router } from 'express';
 import type { CatalogService } from '../../catalog/catalog-service';
 import type { NegotiationService } from '../../negotiation/negotiation-service';
+import type { TransferService } from '../../transfer/transfer-service';
 import type { DspContext } from './handler';
 import { dspParseErrorHandler } from './handler';
 import { catalogRoutes } from './routes/catalog';
 import { providerNegotiationRoutes } from './routes/negotiation-provider';
 import { consumerNegotiationRoutes, initialOfferRoute } from './routes/negotiation-consumer';
 import { versionEndpoint } from './routes/version';
+import { consumerTransferRoutes, providerTransferRoutes } from './routes/transfer';
 import { DSP_BASE_PATH, DSP_CALLBACK_PATH, DSP_VERSION_PATH } from './paths';
 
 export interface DspRouterDeps extends DspContext {
   catalog: CatalogService;
   negotiations: NegotiationService;
+  transfers: TransferService;
   publicUrl: () => string;
 }
 
@@ -26,16 +29,20 @@ export function createDspRouter(deps: DspRouterDeps): Router {
   root.get(DSP_VERSION_PATH, versionEndpoint(() => (deps.participantId().startsWith('did:web:') ? 'did:web' : 'uri')));
 
   const callback = Router();
+  callback.use('/transfers', jsonBody, dspParseErrorHandler('transfer'));
   callback.use(jsonBody, dspParseErrorHandler('negotiation'));
   callback.use(consumerNegotiationRoutes(deps));
+  callback.use(consumerTransferRoutes(deps));
   root.use(DSP_CALLBACK_PATH, callback);
 
   const base = Router();
   base.use('/catalog', jsonBody, dspParseErrorHandler('catalog'));
+  base.use('/transfers', jsonBody, dspParseErrorHandler('transfer'));
   base.use(jsonBody, dspParseErrorHandler('negotiation'));
   base.use(catalogRoutes(deps));
   base.use(initialOfferRoute(deps));
   base.use(providerNegotiationRoutes(deps));
+  base.use(providerTransferRoutes(deps));
   root.use(DSP_BASE_PATH, base);
   return root;
 }

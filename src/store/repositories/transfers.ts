@@ -1,0 +1,169 @@
+import type { Sqlite } from '../database';
+import type { TransferState } from '../../statemachine/transfer';
+import type { Role } from './negotiations';
+
+export type DataStatus = 'pushing' | 'pushed' | 'downloaded';
+
+export interface Transfer {
+  id: string;
+  role: Role;
+  providerPid: string | null;
+  consumerPid: string | null;
+  counterpartyId: string;
+  counterpartyAddress: string | null;
+  agreementId: string;
+  assetId: string | null;
+  format: string;
+  state: TransferState;
+  nextAction: string | null;
+  /** Push target (provider side) or the provider's pull endpoint (consumer side). Holds secrets: never returned as is. */
+  dataAddress: Record<string, unknown> | null;
+  dataStatus: DataStatus | null;
+  bytes: number | null;
+  sha256: string | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  id: string;
+  role: Role;
+  provider_pid: string | null;
+  consumer_pid: string | null;
+  counterparty_id: string;
+  counterparty_address: string | null;
+  agreement_id: string;
+  asset_id: string | null;
+  format: string;
+  state: TransferState;
+  next_action: string | null;
+  data_address: string | null;
+  data_status: DataStatus | null;
+  bytes: number | null;
+  sha256: string | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const fromRow = (r: Row): Transfer => ({
+  id: r.id,
+  role: r.role,
+  providerPid: r.provider_pid,
+  consumerPid: r.consumer_pid,
+  counterpartyId: r.counterparty_id,
+  counterpartyAddress: r.counterparty_address,
+  agreementId: r.agreement_id,
+  assetId: r.asset_id,
+  format: r.format,
+  state: r.state,
+  nextAction: r.next_action,
+  dataAddress: r.data_address ? (JSON.parse(r.data_address) as Record<string, unknown>) : null,
+  dataStatus: r.data_status,
+  bytes: r.bytes,
+  sha256: r.sha256,
+  error: r.error,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export type TransferPatch = Partial<
+  Pick<Transfer, 'state' | 'nextAction' | 'providerPid' | 'dataAddress' | 'dataStatus' | 'bytes' | 'sha256' | 'error' | 'counterpartyAddress'>
+>;
+
+const COLUMN: Record<keyof TransferPatch, string> = {
+  state: 'state',
+  nextAction: 'next_action',
+  providerPid: 'provider_pid',
+  dataAddress: 'data_address',
+  dataStatus: 'data_status',
+  bytes: 'bytes',
+  sha256: 'sha256',
+  error: 'error',
+  counterpartyAddress: 'counterparty_address',
+};
+
+export class TransferRepository {
+  private readonly insertStmt;
+  private readonly getStmt;
+  private readonly byPeerConsumerPidStmt;
+  private readonly pendingStmt;
+  private readonly liveForAgreementStmt;
+  private readonly startedPushesStmt;
+
+  constructor(private readonly db: Sqlite) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO transfers (id, role, provider_pid, consumer_pid, counterparty_id, counterparty_address, agreement_id, asset_id, format,
+         state, next_action, data_address, data_status, bytes, sha256, error, created_at, updated_at)
+       VALUES (@id, @role, @providerPid, @consumerPid, @counterpartyId, @counterpartyAddress, @agreementId, @assetId, @format,
+         @state, @nextAction, @dataAddress, @dataStatus, @bytes, @sha256, @error, @createdAt, @updatedAt)`,
+    );
+    this.getStmt = db.prepare<[string], Row>('SELECT * FROM transfers WHERE id = ?');
+    this.byPeerConsumerPidStmt = db.prepare<[string, string], Row>("SELECT * FROM transfers WHERE role = 'provider' AND counterparty_id = ? AND consumer_pid = ?");
+    this.pendingStmt = db.prepare<[], Row>('SELECT * FROM transfers WHERE next_action IS NOT NULL ORDER BY updated_at');
+    this.liveForAgreementStmt = db.prepare<[string], Row>(
+      "SELECT * FROM transfers WHERE agreement_id = ? AND state IN ('REQUESTED', 'STARTED', 'SUSPENDED') ORDER BY created_at",
+    );
+    this.startedPushesStmt = db.prepare<[], Row>(
+      "SELECT * FROM transfers WHERE role = 'provider' AND state = 'STARTED' AND format = 'HttpData-PUSH' AND (data_status IS NULL OR data_status = 'pushing')",
+    );
+  }
+
+  insert(t: Omit<Transfer, 'createdAt' | 'updatedAt'>): Transfer {
+    const now = new Date().toISOString();
+    const full: Transfer = { ...t, createdAt: now, updatedAt: now };
+    this.insertStmt.run({ ...full, dataAddress: full.dataAddress ? JSON.stringify(full.dataAddress) : null });
+    return full;
+  }
+
+  get(id: string): Transfer | undefined {
+    const row = this.getStmt.get(id);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** A transfer by the pid this connector assigned in `role` (our pid is our row id). */
+  own(role: Role, pid: string): Transfer | undefined {
+    const t = this.get(pid);
+    return t?.role === role ? t : undefined;
+  }
+
+  /** A provider-side transfer by the consumer's pid, for idempotent requests. */
+  byPeerConsumerPid(counterpartyId: string, consumerPid: string): Transfer | undefined {
+    const row = this.byPeerConsumerPidStmt.get(counterpartyId, consumerPid);
+    return row ? fromRow(row) : undefined;
+  }
+
+  pending(): Transfer[] {
+    return this.pendingStmt.all().map(fromRow);
+  }
+
+  /** Transfers of an agreement that have not ended (to stop them when the agreement ends). */
+  liveForAgreement(agreementId: string): Transfer[] {
+    return this.liveForAgreementStmt.all(agreementId).map(fromRow);
+  }
+
+  /** Push transfers whose data was not completely delivered (resumed after a restart). */
+  unfinishedPushes(): Transfer[] {
+    return this.startedPushesStmt.all().map(fromRow);
+  }
+
+  update(id: string, patch: TransferPatch): Transfer {
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof TransferPatch, unknown]>;
+    const sets = entries.map(([k]) => `${COLUMN[k]} = @${k}`);
+    const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
+    for (const [k, v] of entries) params[k] = k === 'dataAddress' && v !== null ? JSON.stringify(v) : v;
+    this.db.prepare(`UPDATE transfers SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run(params);
+    return this.get(id)!;
+  }
+
+  list(filter: { role?: Role; state?: TransferState; agreementId?: string; limit?: number } = {}): Transfer[] {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: Math.min(filter.limit ?? 50, 500) };
+    if (filter.role) (where.push('role = @role'), (params.role = filter.role));
+    if (filter.state) (where.push('state = @state'), (params.state = filter.state));
+    if (filter.agreementId) (where.push('agreement_id = @agreement'), (params.agreement = filter.agreementId));
+    const sql = `SELECT * FROM transfers ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT @limit`;
+    return (this.db.prepare(sql).all(params) as Row[]).map(fromRow);
+  }
+}

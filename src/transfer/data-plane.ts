@@ -1,0 +1,197 @@
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { Store } from '../store/store';
+import type { Transfer } from '../store/repositories/transfers';
+import type { Logger } from '../log/logger';
+import type { IdentityHolder } from '../server/identity-holder';
+import type { PeerVerifier } from '../identity/peer-token';
+import type { AddressGuard } from '../net/address-guard';
+import type { Dispatcher } from 'undici';
+import { DigestCache, TokenBucket, DataPlaneError, assetHandler, openFileSource, pushAsset } from '../dataplane';
+import { ForbiddenError, HedgerowError, describeError } from '../errors';
+import { errorBody, toHttpError } from '../server/errors';
+import { evaluate, type OdrlPolicy } from '../policy';
+import { peerFacts } from '../negotiation/negotiation-service';
+import { DataTokenVerifier, signDataToken } from './data-token';
+import { HTTP_ENDPOINT_TYPE, type TransferDataPlane, type TransferService } from './transfer-service';
+
+/** Where pull data is served on the public listener. */
+export const DATA_PATH = '/data/transfers';
+
+export interface DataPlaneConfig {
+  /** Root of file assets; nothing outside it is ever served. */
+  root: string;
+  tokenLifetimeSeconds: number;
+  /** Per-transfer cap in bytes/s; 0 = none. */
+  bandwidthBytesPerSecond: number;
+}
+
+/**
+ * The provider's HTTP data plane: pull (GET with Range on /data/transfers/:providerPid, authorised
+ * by a pull token AND the live state of transfer and agreement on every request), push (stream to
+ * the consumer's endpoint), and pull-token refresh for consumers.
+ */
+export class ProviderDataPlane implements TransferDataPlane {
+  private readonly digests: DigestCache;
+  private readonly tokens: DataTokenVerifier;
+  /** One bucket per transfer: a cap holds across parallel and resumed requests. */
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly deps: {
+      config: DataPlaneConfig;
+      store: Store;
+      identity: IdentityHolder;
+      transfers: () => TransferService;
+      peers: PeerVerifier;
+      /** SSRF guard for peer-supplied push targets. */
+      guard: AddressGuard;
+      /** Policy for operator-configured HTTP backends (may be on the LAN or loopback). */
+      backendPolicy: AddressGuard;
+      dispatcher: () => Dispatcher;
+      backendDispatcher: () => Dispatcher;
+      publicUrl: string;
+      logger: Logger;
+    },
+  ) {
+    const files = deps.store.fileDigests;
+    this.digests = new DigestCache({
+      persistence: { get: (_fp, key) => files.get(key), set: (_fp, key, sha) => files.set(key, sha) },
+      onPersistenceError: (err) => deps.logger.warn('digest cache persistence failed', { error: describeError(err) }),
+    });
+    this.tokens = new DataTokenVerifier(() => deps.identity.current);
+  }
+
+  private bucket(transferId: string): TokenBucket | null {
+    const rate = this.deps.config.bandwidthBytesPerSecond;
+    if (!rate) return null;
+    let b = this.buckets.get(transferId);
+    if (!b) this.buckets.set(transferId, (b = new TokenBucket(rate)));
+    return b;
+  }
+
+  /** Digest of a file asset (cached), or null for backends and missing files: it is then announced per response. */
+  private async fileDigest(t: Transfer): Promise<{ sha256: string; size: number } | null> {
+    const asset = t.assetId ? this.deps.store.assets.get(t.assetId) : undefined;
+    if (asset?.source.type !== 'file') return null;
+    try {
+      const file = await openFileSource(this.deps.config.root, asset.source.path);
+      try {
+        return { sha256: await this.digests.sha256(file), size: file.size };
+      } finally {
+        await file.close();
+      }
+    } catch (err) {
+      this.deps.logger.warn('cannot compute the digest of a transfer asset', { transfer: t.id, error: describeError(err) });
+      return null;
+    }
+  }
+
+  async pullAddress(t: Transfer): Promise<Record<string, unknown>> {
+    const id = this.deps.identity.current;
+    const { token } = await signDataToken(id, { transferId: t.id, agreementId: t.agreementId, consumerId: t.counterpartyId, lifetimeSeconds: this.deps.config.tokenLifetimeSeconds });
+    const digest = await this.fileDigest(t);
+    const property = (name: string, value: string) => ({ '@type': 'EndpointProperty', name, value });
+    return {
+      '@type': 'DataAddress',
+      endpointType: HTTP_ENDPOINT_TYPE,
+      endpoint: `${this.deps.publicUrl}${DATA_PATH}/${encodeURIComponent(t.id)}`,
+      endpointProperties: [
+        property('authorization', token),
+        property('authType', 'bearer'),
+        ...(digest ? [property('sha256', digest.sha256), property('size', String(digest.size))] : []),
+      ],
+    };
+  }
+
+  async push(t: Transfer): Promise<{ bytes: number; sha256: string }> {
+    const asset = t.assetId ? this.deps.store.assets.get(t.assetId) : undefined;
+    if (!asset) throw new HedgerowError('ASSET_GONE', `asset ${t.assetId} no longer exists`);
+    const address = t.dataAddress ?? {};
+    const props = (address.endpointProperties as Array<{ name: string; value: string }> | undefined) ?? [];
+    const auth = props.find((p) => p.name === 'authorization')?.value;
+    const authType = props.find((p) => p.name === 'authType')?.value;
+    const result = await pushAsset(asset.source, {
+      url: address.endpoint as string,
+      method: 'PUT',
+      ...(auth ? { authorization: authType?.toLowerCase() === 'bearer' && !/^bearer /i.test(auth) ? `Bearer ${auth}` : auth } : {}),
+      contentType: asset.contentType,
+      policy: this.deps.guard,
+      dispatcher: this.deps.dispatcher(),
+      bandwidth: this.bucket(t.id),
+      dataRoot: this.deps.config.root,
+      digests: this.digests,
+      backend: { policy: this.deps.backendPolicy, dispatcher: this.deps.backendDispatcher() },
+    });
+    return { bytes: result.bytes, sha256: result.sha256 };
+  }
+
+  /**
+   * Authorise one data request: the token must be ours, for this transfer and consumer, and right
+   * now the transfer must be STARTED, its agreement active and its policy satisfied. 401 for a bad
+   * token, 403 for a good token that may not be used now.
+   */
+  private async authorise(req: Request): Promise<Transfer> {
+    const claims = await this.tokens.verify(req.get('authorization'));
+    const pid = req.params.providerPid!;
+    if (claims.transferId !== pid) throw new ForbiddenError('this pull token belongs to another transfer', 'DATA_TOKEN_WRONG_TRANSFER');
+    const t = this.deps.store.transfers.own('provider', pid);
+    if (!t || t.counterpartyId !== claims.consumerId || t.agreementId !== claims.agreementId) throw new ForbiddenError('this pull token does not match the transfer', 'DATA_TOKEN_WRONG_TRANSFER');
+    if (t.state !== 'STARTED') throw new ForbiddenError(`transfer is ${t.state}: data is not available`, 'TRANSFER_NOT_STARTED');
+    const agreement = this.deps.store.agreements.get(t.agreementId, 'provider');
+    if (agreement?.status !== 'active') throw new ForbiddenError(`agreement ${t.agreementId} is no longer active`, 'AGREEMENT_NOT_ACTIVE');
+    const decision = evaluate(agreement.agreement as unknown as OdrlPolicy, {
+      scope: 'transfer',
+      facts: { ...peerFacts(t.counterpartyId, {}), agreementTime: new Date(agreement.signedAt) },
+    });
+    if (!decision.allowed) {
+      this.deps.transfers().terminateForDataPlane(t.id, 'POLICY_DENIED', decision.reason);
+      throw new ForbiddenError(`the agreement no longer allows this transfer: ${decision.reason}`, 'POLICY_DENIED');
+    }
+    return t;
+  }
+
+  router(): Router {
+    const router = Router();
+    const handler = assetHandler(
+      async (req) => {
+        const t = await this.authorise(req as Request);
+        const asset = this.deps.store.assets.get(t.assetId ?? '');
+        if (!asset) throw new HedgerowError('ASSET_GONE', 'the asset of this transfer no longer exists', { httpStatus: 410 });
+        return { source: asset.source, options: { contentType: asset.contentType, bandwidth: this.bucket(t.id) } };
+      },
+      {
+        dataRoot: this.deps.config.root,
+        digests: this.digests,
+        backend: { policy: this.deps.backendPolicy, dispatcher: this.deps.backendDispatcher() },
+        onFailed: (err, req) => {
+          // A backend that fails ends the transfer with the reason: the consumer must not wait forever.
+          if (err instanceof DataPlaneError && err.code.startsWith('BACKEND_')) {
+            this.deps.transfers().terminateForDataPlane(String((req as Request).params.providerPid), err.code, err.message);
+          }
+        },
+      },
+    );
+    router.get(`${DATA_PATH}/:providerPid`, handler);
+    router.head(`${DATA_PATH}/:providerPid`, handler);
+
+    // Token refresh: the consumer authenticates as a DSP peer (x5c JWT) and gets a fresh DataAddress.
+    router.post(`${DATA_PATH}/:providerPid/token`, async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const peer = await this.deps.peers.verify(req.get('authorization'), { audience: this.deps.identity.current.participantId });
+        const t = this.deps.store.transfers.own('provider', String(req.params.providerPid));
+        if (!t || t.counterpartyId !== peer.participantId) throw new HedgerowError('NOT_FOUND', 'transfer not found', { httpStatus: 404 });
+        if (t.state !== 'STARTED') throw new ForbiddenError(`transfer is ${t.state}: no token is issued`, 'TRANSFER_NOT_STARTED');
+        res.json(await this.pullAddress(t));
+      } catch (err) {
+        next(err);
+      }
+    });
+    router.use(DATA_PATH, (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+      const { status, body } = toHttpError(err);
+      if (status >= 500 && !(err instanceof DataPlaneError)) this.deps.logger.error('data request failed', { path: req.path, error: describeError(err) });
+      if (status === 401) res.set('WWW-Authenticate', 'Bearer realm="hedgerow-data"');
+      res.status(status).json(status === 500 ? errorBody('INTERNAL', 'internal error') : body);
+    });
+    return router;
+  }
+}
