@@ -80,7 +80,9 @@ async function main(): Promise<void> {
 
     say('2. the cooperative publishes parcel yields, for EU participants only');
     const csv = 'parcel,crop,year,yield_t_ha\nFR-44-0012,wheat,2026,7.9\nFR-44-0013,maize,2026,10.2\nFR-44-0014,rapeseed,2026,3.6\n';
-    fs.writeFileSync(path.join(coop.dir, 'parcel-yields-2026.csv'), csv);
+    const assets = path.join(coop.dir, 'data', 'assets');
+    fs.mkdirSync(assets, { recursive: true });
+    fs.writeFileSync(path.join(assets, 'parcel-yields-2026.csv'), csv);
     await api(coop, 'POST', '/assets', {
       id: 'parcel-yields-2026',
       title: 'Parcel yields 2026',
@@ -117,6 +119,20 @@ async function main(): Promise<void> {
     say('5. the agreement');
     const agreement = await api(agro, 'GET', `/agreements/${encodeURIComponent(done.agreementId)}`);
     say(JSON.stringify(agreement.agreement, null, 2).replace(/^/gm, '   '));
+
+    say('6. transfer: the agronomy service pulls the dataset');
+    const transfer = await api(agro, 'POST', '/transfers', { agreementId: done.agreementId });
+    await until('the transfer to start', async () => (await api(agro, 'GET', `/transfers/${encodeURIComponent(transfer.id)}`)).state === 'STARTED');
+    const address = await api(agro, 'GET', `/transfers/${encodeURIComponent(transfer.id)}/data-address`);
+    const pulled = await api(agro, 'POST', `/transfers/${encodeURIComponent(transfer.id)}/download`, { fileName: 'parcel-yields-2026.csv' });
+    say(`   SHA-256 published by the cooperative: ${address.sha256}`);
+    say(`   SHA-256 computed by the agronomy:    ${pulled.sha256} (${pulled.bytes} bytes, ${pulled.file})`);
+    if (address.sha256 !== pulled.sha256) throw new Error('digests differ');
+    const finished = await until('the transfer to complete', async () => {
+      const t = await api(coop, 'GET', `/transfers/${encodeURIComponent((await api(agro, 'GET', `/transfers/${encodeURIComponent(transfer.id)}`)).providerPid)}`);
+      return t.state === 'COMPLETED' && t;
+    });
+    say(`   transfer ${finished.state} on both sides`);
     say('\ndemo succeeded');
   } finally {
     for (const m of members) await m.node?.stop();

@@ -141,7 +141,8 @@ export class ProviderDataPlane implements TransferDataPlane {
     if (agreement?.status !== 'active') throw new ForbiddenError(`agreement ${t.agreementId} is no longer active`, 'AGREEMENT_NOT_ACTIVE');
     const decision = evaluate(agreement.agreement as unknown as OdrlPolicy, {
       scope: 'transfer',
-      facts: { ...peerFacts(t.counterpartyId, {}), agreementTime: new Date(agreement.signedAt) },
+      // The consumer's verified certificate attributes, recorded when the agreement was negotiated.
+      facts: { ...peerFacts(t.counterpartyId, this.deps.store.negotiations.get(agreement.negotiationId)?.counterpartyClaims ?? {}), agreementTime: new Date(agreement.signedAt) },
     });
     if (!decision.allowed) {
       this.deps.transfers().terminateForDataPlane(t.id, 'POLICY_DENIED', decision.reason);
