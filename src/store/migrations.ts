@@ -181,6 +181,111 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: 'audit trail: append-only, hash-chained',
+    sql: `
+      CREATE TABLE audit_log (
+        seq        INTEGER PRIMARY KEY,         -- 1, 2, 3, ... without gaps
+        at         TEXT NOT NULL,
+        process_id TEXT,                        -- agreement, negotiation or transfer id
+        actor      TEXT NOT NULL,               -- participant id, 'operator', 'system'
+        event      TEXT NOT NULL,
+        detail     TEXT NOT NULL,               -- canonical JSON (decision traces, reasons)
+        prev_hash  TEXT NOT NULL,
+        hash       TEXT NOT NULL                -- SHA-256 over prev_hash and the canonical JSON of the entry
+      ) STRICT;
+      CREATE INDEX audit_log_by_process ON audit_log (process_id, seq);
+      CREATE INDEX audit_log_by_time ON audit_log (at);
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+      -- The chain head signed with the connector key, periodically and on export.
+      CREATE TABLE audit_heads (
+        seq       INTEGER PRIMARY KEY,          -- the audit_log seq the signature covers
+        hash      TEXT NOT NULL,
+        signed_at TEXT NOT NULL,
+        jws       TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 5,
+    name: 'farmer consent registry',
+    sql: `
+      CREATE TABLE consents (
+        id            TEXT PRIMARY KEY,
+        originator    TEXT NOT NULL,            -- the farm or data subject
+        category      TEXT,                     -- data category, e.g. parcel-yields
+        purpose       TEXT NOT NULL,
+        beneficiary   TEXT NOT NULL,            -- participant id that may receive the data
+        valid_from    TEXT,
+        valid_until   TEXT,
+        status        TEXT NOT NULL CHECK (status IN ('pending', 'granted', 'refused', 'revoked', 'expired')),
+        approval_hash TEXT,                     -- SHA-256 of the one-time approval link token
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX consents_match ON consents (originator, beneficiary, purpose, status);
+
+      CREATE TABLE consent_history (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        consent_id TEXT NOT NULL REFERENCES consents (id),
+        at         TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        note       TEXT
+      ) STRICT;
+      CREATE INDEX consent_history_by_consent ON consent_history (consent_id, seq);
+
+      -- Named groups of participants (cooperative members, ministries) for membership constraints.
+      CREATE TABLE participant_groups (
+        group_name     TEXT NOT NULL,
+        participant_id TEXT NOT NULL,
+        added_at       TEXT NOT NULL,
+        PRIMARY KEY (group_name, participant_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX participant_groups_by_participant ON participant_groups (participant_id);
+    `,
+  },
+  {
+    version: 6,
+    name: 'usage control: usage counts, duties, deletion receipts',
+    sql: `
+      -- Accesses made under an agreement (N-times usage), counted on the provider per data access.
+      CREATE TABLE usage_counts (
+        agreement_id TEXT PRIMARY KEY,
+        count        INTEGER NOT NULL DEFAULT 0,
+        last_at      TEXT
+      ) STRICT;
+
+      -- Consumer side: received copies that must be deleted (delete duty), and when.
+      CREATE TABLE deletion_duties (
+        id           TEXT PRIMARY KEY,
+        agreement_id TEXT NOT NULL,
+        transfer_id  TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        due_at       TEXT NOT NULL,
+        provider_id  TEXT NOT NULL,
+        receipt_url  TEXT,
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'deleted', 'receipt-sent')),
+        deleted_at   TEXT,
+        created_at   TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX deletion_duties_due ON deletion_duties (status, due_at);
+
+      -- Provider side: signed deletion receipts received from consumers.
+      CREATE TABLE deletion_receipts (
+        id           TEXT PRIMARY KEY,
+        agreement_id TEXT NOT NULL,
+        transfer_id  TEXT,
+        consumer_id  TEXT NOT NULL,
+        receipt      TEXT NOT NULL,              -- the signed JWS as received
+        received_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX deletion_receipts_by_agreement ON deletion_receipts (agreement_id);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

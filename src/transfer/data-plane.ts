@@ -14,6 +14,8 @@ import { peerFacts } from '../negotiation/negotiation-service';
 import { DataTokenVerifier, signDataToken } from './data-token';
 import { HTTP_ENDPOINT_TYPE, type TransferDataPlane, type TransferService } from './transfer-service';
 
+const MAX_BUCKETS = 1024;
+
 /** Where pull data is served on the public listener. */
 export const DATA_PATH = '/data/transfers';
 
@@ -65,7 +67,11 @@ export class ProviderDataPlane implements TransferDataPlane {
     const rate = this.deps.config.bandwidthBytesPerSecond;
     if (!rate) return null;
     let b = this.buckets.get(transferId);
-    if (!b) this.buckets.set(transferId, (b = new TokenBucket(rate)));
+    if (!b) {
+      // Bounded: buckets of long-finished transfers are dropped first (Map keeps insertion order).
+      if (this.buckets.size >= MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value!);
+      this.buckets.set(transferId, (b = new TokenBucket(rate)));
+    }
     return b;
   }
 
@@ -136,7 +142,10 @@ export class ProviderDataPlane implements TransferDataPlane {
     if (claims.transferId !== pid) throw new ForbiddenError('this pull token belongs to another transfer', 'DATA_TOKEN_WRONG_TRANSFER');
     const t = this.deps.store.transfers.own('provider', pid);
     if (!t || t.counterpartyId !== claims.consumerId || t.agreementId !== claims.agreementId) throw new ForbiddenError('this pull token does not match the transfer', 'DATA_TOKEN_WRONG_TRANSFER');
-    if (t.state !== 'STARTED') throw new ForbiddenError(`transfer is ${t.state}: data is not available`, 'TRANSFER_NOT_STARTED');
+    if (t.state !== 'STARTED') {
+      if (t.state === 'COMPLETED' || t.state === 'TERMINATED') this.buckets.delete(t.id);
+      throw new ForbiddenError(`transfer is ${t.state}: data is not available`, 'TRANSFER_NOT_STARTED');
+    }
     const agreement = this.deps.store.agreements.get(t.agreementId, 'provider');
     if (agreement?.status !== 'active') throw new ForbiddenError(`agreement ${t.agreementId} is no longer active`, 'AGREEMENT_NOT_ACTIVE');
     const decision = evaluate(agreement.agreement as unknown as OdrlPolicy, {
@@ -167,7 +176,8 @@ export class ProviderDataPlane implements TransferDataPlane {
         onFailed: (err, req) => {
           // A backend that fails ends the transfer with the reason: the consumer must not wait forever.
           if (err instanceof DataPlaneError && err.code.startsWith('BACKEND_')) {
-            this.deps.transfers().terminateForDataPlane(String((req as Request).params.providerPid), err.code, err.message);
+            this.deps.transfers().terminateForDataPlane(String((req as Request).params.providerPid), err.code, err.reason);
+            this.deps.logger.warn('asset backend failed, transfer terminated', { code: err.code, detail: err.internal });
           }
         },
       },

@@ -26,7 +26,7 @@ import { serveAsset } from '../../src/dataplane/serve';
 import { certificateToPem, createCertificateAuthority, generateKeyPair, issueCertificate, privateKeyToPem } from '../../src/pki';
 
 const GiB = 1024 ** 3;
-const ROUNDS = Number(process.env.HEDGEROW_BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.HEDGEROW_BENCH_ROUNDS ?? 5);
 
 type Role = 'provider-hedgerow' | 'provider-baseline' | 'consumer';
 
