@@ -77,6 +77,13 @@ export async function runCli(argv: string[], io: CommandIo): Promise<number> {
 }
 
 if (require.main === module) {
+  // `hedgerow doctor | head -3`: a reader that goes away is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   const io: CommandIo = {
     out: (line) => process.stdout.write(line + '\n'),
     err: (line) => process.stderr.write(line + '\n'),

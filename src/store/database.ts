@@ -40,7 +40,10 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Sqlite {
   if (!opts.readonly) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let db: Sqlite | undefined;
   try {
+    const created = !opts.readonly && !fs.existsSync(file);
     db = new BetterSqlite3(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    // The database holds backend credentials and agreements: owner-only, like the keys.
+    if (created) fs.chmodSync(file, 0o600);
     db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');

@@ -2,6 +2,9 @@ import type { Command } from '../command';
 import { initCommand } from './init';
 import { startCommand } from './start';
 import { doctorCommand } from './doctor';
+import { backupCommand } from './backup';
+import { restoreCommand } from './restore';
+import { migrateCommand } from './migrate';
 import { certsCsrCommand, certsImportCommand, certsRenewCommand, certsStatusCommand } from './certs';
 import { trustAddCommand, trustListCommand, trustRemoveCommand } from './trust';
 import { caInitCommand, caIssueCommand } from './ca';
@@ -19,6 +22,9 @@ export const COMMANDS: Command[] = [
   initCommand,
   startCommand,
   doctorCommand,
+  backupCommand,
+  restoreCommand,
+  migrateCommand,
   certsStatusCommand,
   certsCsrCommand,
   certsImportCommand,
