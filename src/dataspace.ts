@@ -4,7 +4,7 @@ import type { HedgerowConfig } from './config/schema';
 import type { Logger } from './log/logger';
 import type { Store } from './store/store';
 import type { IdentityHolder } from './server/identity-holder';
-import { CertStore, certificateToPem } from './pki';
+import { CertStore, certificateToPem, subjectAttributes } from './pki';
 import { AddressGuard } from './net/address-guard';
 import { ChainedVerifier, StaticTokenVerifier, X5cTokenSigner, X5cTokenVerifier, type PeerVerifier } from './identity/peer-token';
 import { DspClient } from './protocol/dsp/client';
@@ -17,9 +17,17 @@ import { ProviderDataPlane } from './transfer/data-plane';
 import { ConsumerDataPlane } from './transfer/consumer-data';
 import { TckTransferScript } from './conformance/tck-script';
 import { lazy, undiciLib } from './lazy';
+import { FactProvider } from './usage/facts';
+import { DELETION_RECEIPT, USAGE_NOTIFICATION, UsageControl } from './usage/usage-control';
 import { DSP_BASE_PATH, DSP_CALLBACK_PATH } from './protocol/dsp/paths';
 import { TckNegotiationScript } from './conformance/tck-script';
+import { ConsentService } from './consent/consent-service';
+import { GroupService } from './consent/group-service';
+import { createConsentApprovalRouter } from './consent/approval-page';
 import { assertConformanceAllowed, CONFORMANCE_PATH, conformanceRouter, seedConformanceData } from './conformance/profile';
+import { AuditTrail } from './audit/audit-trail';
+import { signingKeyOf } from './audit/head-signature';
+import { describeError } from './errors';
 
 export interface Dataspace {
   publicRouter: Router;
@@ -27,8 +35,15 @@ export interface Dataspace {
   negotiations: NegotiationService;
   transfers: TransferService;
   consumerData: ConsumerDataPlane;
+  usage: UsageControl;
   client: DspClient;
   guard: AddressGuard;
+  /** Farmer consent registry (`consent` policy operand, approval page, revocation hook). */
+  consents: ConsentService;
+  /** Participant groups (`membership` policy operand). */
+  groups: GroupService;
+  /** Tamper-evident audit trail (hash chain, signed heads). */
+  audit: AuditTrail;
   start(): void;
   stop(): Promise<void>;
 }
@@ -60,6 +75,15 @@ export function createDataspace(deps: {
     callbackAddress: `${deps.publicUrl}${DSP_CALLBACK_PATH}`,
   });
   const anchors = cachedAnchors(deps.certStore);
+  // Tamper-evident audit trail; heads signed with the connector key (its own certificate pinned when verifying).
+  const audit = new AuditTrail({
+    store,
+    self: () => identity.current.participantId,
+    signingKey: () => signingKeyOf(identity.current),
+    anchors,
+    pinned: () => [identity.current.chain[0]!],
+    logger,
+  });
   const guard = new AddressGuard({ allow: config.dsp.allowedAddresses, deny: deps.deny, allowHttp: conformance });
 
   const verifiers: PeerVerifier[] = [new X5cTokenVerifier({ anchors, seenTokens: store.seenTokens })];
@@ -79,19 +103,33 @@ export function createDataspace(deps: {
   });
 
   let dispatcher: OutboxDispatcher | undefined;
-  const processDeps = { store, guard, giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000, kick: () => dispatcher?.kick(), logger };
-  const negotiations = new NegotiationService({ ...processDeps, catalog, self, script: conformance ? new TckNegotiationScript() : undefined });
+  const processDeps = { store, guard, giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000, kick: () => dispatcher?.kick(), logger, audit };
+  const consents = new ConsentService({
+    store,
+    recordChange: (change) =>
+      audit.append({ processId: change.consentId, actor: change.actor, event: 'consent.changed', detail: { from: change.from, to: change.to, note: change.note } }),
+    publicUrl: () => deps.publicUrl,
+    holder: () => ({ participantId: identity.current.participantId, name: config.gaiax.legalName ?? subjectAttributes(identity.current.chain[0]!).organization ?? null }),
+    logger,
+  });
+  const groups = new GroupService({ store, logger });
+
+  // Verified facts for the policy engine: group membership and consent from the local registry.
+  const facts = new FactProvider({ store, groupsOf: (id) => groups.groupsOf(id), consentCheck: (b, o) => consents.consentCheck(b, o) });
+  const negotiations = new NegotiationService({ ...processDeps, catalog, facts, self, script: conformance ? new TckNegotiationScript() : undefined });
 
   // Backends of assets are configured by the operator: LAN and loopback allowed, our management listener never.
   const backendPolicy = new AddressGuard({ allow: ['127.0.0.0/8', '::1/128', 'localhost', ...config.dsp.allowedAddresses], deny: deps.deny, allowHttp: true });
   const backendDispatcher = lazy(() => new (undiciLib().Agent)({ connect: { lookup: backendPolicy.lookup(), timeout: 10_000 } }));
   let dataPlane: TransferDataPlane | undefined;
-  const transfers = new TransferService({ ...processDeps, self, script: conformance ? new TckTransferScript() : undefined, dataPlane: () => dataPlane! });
+  let usage: UsageControl | undefined;
+  const transfers = new TransferService({ ...processDeps, facts, self, ended: (t) => usage?.ended(t), script: conformance ? new TckTransferScript() : undefined, dataPlane: () => dataPlane! });
   const providerData = new ProviderDataPlane({
     config: config.dataplane,
     store,
     identity,
     transfers: () => transfers,
+    facts,
     peers: verifier,
     guard,
     backendPolicy,
@@ -99,12 +137,38 @@ export function createDataspace(deps: {
     backendDispatcher,
     publicUrl: deps.publicUrl,
     logger,
+    audit,
   });
   dataPlane = providerData;
-  const consumerData = new ConsumerDataPlane({ store, transfers, client, guard, minFreeBytes: config.health.diskFloorMb * 1048576, downloadDir: config.dataplane.downloadDir, logger });
+  usage = new UsageControl({
+    store,
+    facts,
+    transfers,
+    identity,
+    peers: verifier,
+    anchors,
+    giveUpMs: processDeps.giveUpMs,
+    kick: () => dispatcher?.kick(),
+    monitorSeconds: config.usage.monitorSeconds,
+    logger,
+    audit: (entry) => audit.append(entry),
+  });
+  // A granted consent revoked or expired (after its commit): dependent agreements and their transfers stop.
+  consents.onRevoked((consent) => void usage!.consentEnded(consent));
+  const consumerData = new ConsumerDataPlane({
+    store,
+    transfers,
+    client,
+    guard,
+    minFreeBytes: config.health.diskFloorMb * 1048576,
+    downloadDir: config.dataplane.downloadDir,
+    logger,
+    received: (t, file, result) => usage!.received(t, file, result),
+  });
 
-  /** Outbox outcomes go to the service that owns the process. */
-  const owner = (messageType: string) => (messageType.startsWith('Transfer') ? transfers : negotiations);
+  /** Outbox outcomes go to the service that owns the message. */
+  const owner = (messageType: string) =>
+    messageType === USAGE_NOTIFICATION || messageType === DELETION_RECEIPT ? usage! : messageType.startsWith('Transfer') ? transfers : negotiations;
   dispatcher = new OutboxDispatcher({
     outbox: store.outbox,
     client,
@@ -118,13 +182,19 @@ export function createDataspace(deps: {
     logger,
   });
 
-  const publicRouter = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, catalog, negotiations, transfers, publicUrl: () => deps.publicUrl });
+  const publicRouter = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, audit, catalog, negotiations, transfers, facts, publicUrl: () => deps.publicUrl });
   publicRouter.use(providerData.router());
+  publicRouter.use(usage.router());
+  publicRouter.use(createConsentApprovalRouter({ consents, logger }));
   if (conformance) publicRouter.use(CONFORMANCE_PATH, conformanceRouter({ negotiations, transfers }));
 
   // Expired token ids are forgotten hourly; only rows that exist are deleted, so an idle box stays quiet.
   const pruneTimer = setInterval(() => store.seenTokens.prune(Math.floor(Date.now() / 1000)), 3_600_000);
   pruneTimer.unref();
+  // The audit head is signed periodically, only when entries were added since the last signature: an idle box writes nothing.
+  const signHead = () => audit.signHeadIfChanged().catch((err: unknown) => logger.error('audit: signing the chain head failed', { error: describeError(err) }));
+  const auditTimer = config.audit.signIntervalMinutes > 0 ? setInterval(signHead, config.audit.signIntervalMinutes * 60_000) : undefined;
+  auditTimer?.unref();
 
   return {
     publicRouter,
@@ -132,17 +202,27 @@ export function createDataspace(deps: {
     negotiations,
     transfers,
     consumerData,
+    usage,
     client,
     guard,
+    consents,
+    groups,
+    audit,
     start() {
       negotiations.runPending(); // resume work owed before a restart
       transfers.resume();
+      usage!.start();
       dispatcher!.start();
+      consents.start(); // records consents that expired while stopped, then watches the next deadline
     },
     async stop() {
       clearInterval(pruneTimer);
+      clearInterval(auditTimer);
+      consents.stop();
+      usage!.stop();
       await dispatcher!.stop();
       await transfers.drain();
+      await signHead(); // the last entries are covered by a signature before the process ends
       await client.close();
     },
   };

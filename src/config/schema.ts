@@ -27,6 +27,8 @@ export interface HedgerowConfig {
   };
   conformance: { enabled: boolean };
   dataplane: { root: string; tokenLifetimeSeconds: number; bandwidthBytesPerSecond: number; downloadDir: string };
+  usage: { monitorSeconds: number };
+  audit: { signIntervalMinutes: number };
   gaiax: {
     format: 'loire' | '22.10';
     legalName: string | null;
@@ -138,6 +140,17 @@ export const configSchema = obj({
     tokenLifetimeSeconds: positiveInt('Lifetime of pull tokens; consumers refresh them while the transfer is STARTED.', 86_400),
     bandwidthBytesPerSecond: { type: 'integer', minimum: 0, description: 'Cap per transfer on data served or pushed, in bytes per second (0: none).' },
     downloadDir: { type: 'string', minLength: 1, description: 'Where the management API download endpoint writes pulled data (consumer side).' },
+  }),
+  usage: obj({
+    monitorSeconds: positiveInt('How often running transfers are re-checked against their agreement (time windows, consent); reads only.', 86_400),
+  }),
+  audit: obj({
+    signIntervalMinutes: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10_080,
+      description: 'How often the audit chain head is signed with the connector key, only if entries were added since the last signature (0: only on export and at stop).',
+    },
   }),
   conformance: obj({
     enabled: {

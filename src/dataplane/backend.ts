@@ -3,7 +3,8 @@
  * undici (which follows no redirects by default). Backend credentials (source headers) are added here and never leave the provider: they are not
  * copied into responses, errors or logs, and the URL appears in errors only as origin + path.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undiciLib } from '../lazy';
 import type { HedgerowError } from '../errors';
 import { DataPlaneError, briefError, classifyNetworkError, discardBody, redactUrl } from './errors';
 
@@ -56,7 +57,7 @@ export async function fetchBackend(
   const timeout = opts.timeoutMs ?? 30_000;
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(url, {
+    res = await undiciLib().request(url, {
       method: opts.method ?? 'GET',
       headers,
       ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),

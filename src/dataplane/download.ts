@@ -9,7 +9,8 @@ import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undiciLib } from '../lazy';
 import { HedgerowError } from '../errors';
 import type { UrlPolicy } from './backend';
 import { announcedSha256 } from './digest-headers';
@@ -424,7 +425,7 @@ export async function downloadToFile(opts: DownloadOptions): Promise<DownloadRes
     }
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(opts.url, {
+      res = await undiciLib().request(opts.url, {
         method: 'GET',
         headers,
         ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),

@@ -7,7 +7,8 @@
  */
 import crypto from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undiciLib } from '../lazy';
 import { HedgerowError } from '../errors';
 import type { AssetSource } from '../store/repositories/assets';
 import { fetchBackend, type BackendOptions, type UrlPolicy } from './backend';
@@ -91,7 +92,7 @@ export async function pushStream(body: Readable, opts: PushOptions & { size?: nu
 
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(url, {
+    res = await undiciLib().request(url, {
       method: opts.method ?? 'PUT',
       headers,
       body: outgoing,

@@ -6,15 +6,18 @@ import type { Logger } from '../log/logger';
 import type { Dataspace } from '../dataspace';
 import type { Asset } from '../store/repositories/assets';
 import { ConflictError, HedgerowError, NotFoundError, ValidationError } from '../errors';
-import { validatePolicy } from '../policy';
+import { normalizeRightOperands, validatePolicy } from '../policy';
 import { validateDspMessage } from '../protocol/dsp/schema-validator';
 import { joinUrl } from '../protocol/dsp/client';
+import { policyRules } from '../protocol/dsp/messages';
 import { buildRouter, openApiDocument, type ApiRoute, type JsonSchema } from './route-table';
 import { VERSION } from '../version';
 import { NEGOTIATION_STATES } from '../statemachine/negotiation';
 import { TRANSFER_STATES } from '../statemachine/transfer';
 import type { Transfer } from '../store/repositories/transfers';
 import { gaiaxManagementRoutes, type GaiaxManagementDeps } from '../gaiax/management';
+import { auditManagementRoutes } from '../audit/management';
+import { consentManagementRoutes } from '../consent/management';
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'letters, digits and . _ ~ - (no colon: offer ids embed it)' };
 const paging = { after: { type: 'string', description: 'return items after this id' }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } };
@@ -83,6 +86,7 @@ const negotiationInput: JsonSchema = {
     offerId: { type: 'string', minLength: 1, maxLength: 1000, description: 'an offer id from the provider catalog (looked up there)' },
     datasetId: { type: 'string', minLength: 1, maxLength: 1000, description: 'the dataset of the offer (saves a catalog crawl)' },
     offer: { type: 'object', description: 'the ODRL offer as found in the catalog (instead of offerId)' },
+    purpose: { type: 'string', minLength: 1, maxLength: 500, description: 'the purpose we declare: bound into the agreement as "purpose eq <purpose>"' },
   },
   anyOf: [{ required: ['offerId'] }, { required: ['offer'] }],
 };
@@ -107,6 +111,22 @@ const transferInput: JsonSchema = {
 export function publicTransfer(t: Transfer): Record<string, unknown> {
   const { dataAddress, ...rest } = t;
   return { ...rest, dataAddress: dataAddress ? { endpoint: dataAddress.endpoint, endpointType: dataAddress.endpointType } : null };
+}
+
+/** A policy must also make a schema-valid DSP Offer, or our catalog would be invalid on the wire. */
+function assertDspOffer(policy: Record<string, unknown>): void {
+  const probe = {
+    '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'],
+    '@id': 'probe',
+    '@type': 'Dataset',
+    hasPolicy: [{ '@id': 'probe', '@type': 'Offer', ...policyRules(policy) }],
+    distribution: [{ '@type': 'Distribution', format: 'probe', accessService: 'probe' }],
+  };
+  const check = validateDspMessage(probe, 'Dataset');
+  if (!check.ok) {
+    const e = check.errors[0]!;
+    throw new ValidationError(`not valid in a DSP 2025-1 Offer: ${e.message}`, e.path.replace(/^\/hasPolicy\/0/, '/policy'));
+  }
 }
 
 /** Assets as the API shows them: backend credentials are never returned. */
@@ -245,7 +265,8 @@ export function managementRoutes(deps: ManagementApiDeps): ApiRoute[] {
       body: policyInput,
       status: 201,
       handler: ({ body }) => {
-        const policy = validatePolicy(body.policy, '/policy');
+        const policy = normalizeRightOperands(validatePolicy(body.policy, '/policy'));
+        assertDspOffer(policy as unknown as Record<string, unknown>);
         const id = uniqueId(body.id, (i) => !!store.policies.get(i), 'policy');
         return store.policies.insert({ id, title: body.title ?? null, policy });
       },
@@ -340,7 +361,7 @@ export function managementRoutes(deps: ManagementApiDeps): ApiRoute[] {
         let offer = body.offer as Record<string, unknown> | undefined;
         let datasetId = body.datasetId as string | undefined;
         if (!offer) ({ offer, datasetId } = await findOffer(body.counterPartyAddress, body.counterPartyId, body.offerId, datasetId));
-        return dataspace.negotiations.start({ providerAddress: body.counterPartyAddress, providerId: body.counterPartyId, offer: offer!, datasetId });
+        return dataspace.negotiations.start({ providerAddress: body.counterPartyAddress, providerId: body.counterPartyId, offer: offer!, datasetId, purpose: body.purpose });
       },
     },
     {
@@ -433,6 +454,24 @@ export function managementRoutes(deps: ManagementApiDeps): ApiRoute[] {
       handler: ({ params, body }) => dataspace.consumerData.download(params.id!, body),
     },
     {
+      method: 'post',
+      path: '/transfers/:id/received',
+      tag: 'transfers',
+      summary: 'Record a copy fetched outside the connector (hedgerow fetch): the agreement duties (log, notify, delete) then apply to it',
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path', 'bytes', 'sha256'],
+        properties: { path: { type: 'string', minLength: 1, maxLength: 4096 }, bytes: { type: 'integer', minimum: 0 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+      },
+      handler: ({ params, body }) => {
+        const t = exists(store.transfers.get(params.id!), `transfer ${params.id}`);
+        if (t.role !== 'consumer') throw new ConflictError(`transfer ${t.id} is a provider transfer`, 'NOT_A_CONSUMER_TRANSFER');
+        dataspace.consumerData.recordReceived(t.id, body.path, { bytes: body.bytes, sha256: body.sha256 });
+        return publicTransfer(store.transfers.get(t.id)!);
+      },
+    },
+    {
       method: 'get',
       path: '/transfers/:id/data',
       tag: 'transfers',
@@ -457,8 +496,19 @@ export function managementRoutes(deps: ManagementApiDeps): ApiRoute[] {
       summary: 'Get an agreement',
       handler: ({ params }) => exists(store.agreements.get(params.id!, 'consumer') ?? store.agreements.get(params.id!, 'provider'), `agreement ${params.id}`),
     },
+    {
+      method: 'get',
+      path: '/agreements/:id/deletion-receipts',
+      tag: 'agreements',
+      summary: 'Signed deletion receipts received from the consumer of an agreement (provider side)',
+      handler: ({ params }) => store.deletionReceipts.forAgreement(params.id!),
+    },
+    // ---- farmer consent and participant groups
+    ...consentManagementRoutes(dataspace.consents && dataspace.groups ? { consents: dataspace.consents, groups: dataspace.groups } : undefined),
     // ---- Gaia-X
     ...gaiaxManagementRoutes(deps.gaiax),
+    // ---- audit trail
+    ...auditManagementRoutes(() => dataspace.audit),
   ];
 }
 

@@ -17,7 +17,9 @@ import {
   policyRules,
   sameRules,
 } from '../protocol/dsp/messages';
-import { evaluate, type PolicyFacts } from '../policy';
+import { evaluate } from '../policy';
+import type { FactProvider } from '../usage/facts';
+import { bindPurpose, declaredPurpose } from '../usage/purpose';
 import { NotFoundError } from '../errors';
 import { terminate, type DecisionScript, type Intent, type Trigger } from './decisions';
 import { claimsOf, PENDING_PROVIDER_PID, ProcessService, type ProcessServiceDeps } from '../process/process-service';
@@ -36,14 +38,11 @@ export interface Self {
 
 export interface NegotiationServiceDeps extends ProcessServiceDeps {
   catalog: CatalogService;
+  facts: FactProvider;
   self: () => Self;
   script?: DecisionScript;
 }
 
-/** Verified facts about the counterparty for policy evaluation: never taken from a message body. */
-export function peerFacts(participantId: string, claims: Record<string, string>, now = new Date()): PolicyFacts {
-  return { participantId, organization: claims.organization, country: claims.country, now };
-}
 
 /**
  * Contract negotiation in both roles: the messages that are specific to negotiations, the decisions
@@ -86,7 +85,7 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
     if (existing) return existing; // a retried request whose response was lost
     const callbackAddress = this.checkAddress(msg.callbackAddress as string, 'callbackAddress', { consumerPid });
     const claims = claimsOf(peer);
-    const resolved = this.deps.catalog.resolveOffer(peerFacts(peer.participantId, claims), offer['@id'] as string, offer.target as string | undefined);
+    const resolved = this.deps.catalog.resolveOffer(this.deps.facts.identity(peer.participantId, claims), offer['@id'] as string, offer.target as string | undefined);
     return this.store.transaction(() => {
       const providerPid = newPid();
       const n = this.store.negotiations.insert({
@@ -232,16 +231,17 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
 
   /** Provider: agree when the request is for the published offer and the contract policy allows it. */
   private providerVerdict(n: Negotiation): Intent {
-    const facts = peerFacts(n.counterpartyId, n.counterpartyClaims);
     let resolved;
     try {
-      resolved = this.deps.catalog.resolveOffer(facts, n.offerId ?? '', n.assetId ?? undefined);
+      resolved = this.deps.catalog.resolveOffer(this.deps.facts.identity(n.counterpartyId, n.counterpartyClaims), n.offerId ?? '', n.assetId ?? undefined);
     } catch (err) {
       return terminate('OFFER_UNAVAILABLE', [(err as Error).message]);
     }
-    if (n.offer && !sameRules(n.offer, resolved.offer)) {
-      return terminate('COUNTER_OFFER_REJECTED', ['only the published offer can be agreed; counter-offers are declined']);
+    // The published offer, bound to the purpose the consumer declared, is the only thing we agree to.
+    if (n.offer && !sameRules(n.offer, bindPurpose(resolved.offer, declaredPurpose(n.offer)))) {
+      return terminate('COUNTER_OFFER_REJECTED', ['only the published offer (optionally bound to a declared purpose) can be agreed; counter-offers are declined']);
     }
+    const facts = this.deps.facts.negotiation(n.counterpartyId, n.counterpartyClaims, n.offer, n.assetId);
     const decision = evaluate(resolved.contractPolicy as never, { scope: 'negotiation', facts });
     this.event(n.id, 'decision', null, n.state, null, { scope: 'negotiation', allowed: decision.allowed, reason: decision.reason, trace: decision.trace });
     if (!decision.allowed) return terminate('POLICY_DENIED', [decision.reason]);
@@ -306,7 +306,7 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
 
   private buildAgreement(n: Negotiation): Json {
     const self = this.deps.self().participantId;
-    const resolved = this.deps.catalog.resolveOffer(peerFacts(n.counterpartyId, n.counterpartyClaims), n.offerId ?? '', n.assetId ?? undefined);
+    const resolved = this.deps.catalog.resolveOffer(this.deps.facts.identity(n.counterpartyId, n.counterpartyClaims), n.offerId ?? '', n.assetId ?? undefined);
     const agreement: Json = {
       '@id': newPid(),
       '@type': 'Agreement',
@@ -314,7 +314,7 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
       assigner: self,
       assignee: n.counterpartyId,
       timestamp: new Date().toISOString(),
-      ...policyRules(resolved.offer),
+      ...policyRules(bindPurpose(resolved.offer, declaredPurpose(n.offer))),
     };
     this.store.agreements.insert({
       id: agreement['@id'] as string,
@@ -333,11 +333,12 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
   // ---------------------------------------------------------------- consumer: starting and operator actions
 
   /** Start a negotiation as consumer for an offer from a provider's catalog. */
-  start(input: { providerAddress: string; providerId: string; offer: Json; datasetId?: string }): Negotiation {
+  /** Start a negotiation as consumer for an offer from a provider's catalog, declaring our purpose if given. */
+  start(input: { providerAddress: string; providerId: string; offer: Json; datasetId?: string; purpose?: string }): Negotiation {
     const providerAddress = this.checkAddress(input.providerAddress, 'counterPartyAddress', {}).replace(/\/+$/, '');
     const target = (input.offer.target as string | undefined) ?? input.datasetId;
     if (!target) throw new DspBadRequestError('OFFER_TARGET_MISSING', ['the offer has no target: give datasetId']);
-    const offer: Json = { '@id': input.offer['@id'], '@type': 'Offer', target, ...policyRules(input.offer) };
+    const offer: Json = { '@id': input.offer['@id'], '@type': 'Offer', target, ...policyRules(bindPurpose(input.offer, input.purpose)) };
     if (!validateDspMessage(contractRequestMessage({ consumerPid: newPid(), offer, callbackAddress: this.deps.self().callbackAddress }), 'ContractRequestMessage').ok) {
       throw new DspBadRequestError('OFFER_INVALID', ['the offer is not a valid ODRL offer (needs @id and permission or prohibition)']);
     }

@@ -3,5 +3,6 @@ export * from './types';
 export { validatePolicy, MAX_CONSTRAINT_DEPTH } from './validate';
 export { compilePolicy, evaluate, CompiledPolicy } from './engine';
 export { LEFT_OPERANDS, findLeftOperand, type LeftOperandDef } from './left-operands';
+export { normalizeRightOperands } from './normalize';
 export { ACTIONS, OPERATORS, findAction, findOperator, type ActionDef } from './vocabulary';
 export { EU_MEMBERS, REGIONS, resolveRegion } from './regions';

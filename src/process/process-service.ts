@@ -5,6 +5,7 @@ import type { ProcessEventKind } from '../store/repositories/process-events';
 import type { Logger } from '../log/logger';
 import type { VerifiedPeer } from '../identity/peer-token';
 import type { AddressGuard } from '../net/address-guard';
+import type { AuditTrail } from '../audit/audit-trail';
 import type { DspResponse } from '../protocol/dsp/client';
 import type { DspMessageType } from '../protocol/dsp/schema-validator';
 import { validateDspMessage } from '../protocol/dsp/schema-validator';
@@ -57,6 +58,8 @@ export interface ProcessServiceDeps {
   /** Wake the outbox dispatcher. */
   kick: () => void;
   logger: Logger;
+  /** Tamper-evident audit trail: transitions, messages and decisions are also recorded there, in the same transaction. */
+  audit?: AuditTrail;
 }
 
 /** Placeholder for the provider's pid in messages queued before the provider answered our request. */
@@ -293,6 +296,10 @@ export abstract class ProcessService<R extends ProcessRecord, P extends ProcessP
 
   protected event(processId: string, kind: ProcessEventKind, messageType: string | null, from: string | null, to: string | null, detail?: unknown): void {
     this.store.processEvents.append({ processId, kind, messageType, fromState: from, toState: to, detail });
+    if (this.base.audit && kind !== 'note') {
+      const peer = kind === 'received' ? this.repo.get(processId)?.counterpartyId : undefined;
+      this.base.audit.recordProcessEvent({ area: this.kind, processId, kind, messageType, from, to, detail, ...(peer ? { peer } : {}) });
+    }
   }
 }
 

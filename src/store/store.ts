@@ -12,6 +12,10 @@ import { OutboxRepository } from './repositories/outbox';
 import { SeenTokenRepository } from './repositories/seen-tokens';
 import { TransferRepository } from './repositories/transfers';
 import { FileDigestRepository } from './repositories/file-digests';
+import { AuditRepository } from './repositories/audit';
+import { ConsentRepository } from './repositories/consents';
+import { GroupRepository } from './repositories/groups';
+import { DeletionDutyRepository, DeletionReceiptRepository, UsageCountRepository } from './repositories/usage';
 
 /** The connector's persistent state: one SQLite database behind small typed repositories. */
 export class Store {
@@ -27,6 +31,12 @@ export class Store {
   readonly seenTokens: SeenTokenRepository;
   readonly transfers: TransferRepository;
   readonly fileDigests: FileDigestRepository;
+  readonly audit: AuditRepository;
+  readonly consents: ConsentRepository;
+  readonly groups: GroupRepository;
+  readonly usage: UsageCountRepository;
+  readonly deletionDuties: DeletionDutyRepository;
+  readonly deletionReceipts: DeletionReceiptRepository;
 
   private constructor(readonly db: Sqlite, readonly file: string) {
     this.settings = new SettingsRepository(db);
@@ -41,6 +51,12 @@ export class Store {
     this.seenTokens = new SeenTokenRepository(db);
     this.transfers = new TransferRepository(db);
     this.fileDigests = new FileDigestRepository(db);
+    this.audit = new AuditRepository(db);
+    this.consents = new ConsentRepository(db);
+    this.groups = new GroupRepository(db);
+    this.usage = new UsageCountRepository(db);
+    this.deletionDuties = new DeletionDutyRepository(db);
+    this.deletionReceipts = new DeletionReceiptRepository(db);
   }
 
   static databaseFile(dataDir: string): string {

@@ -59,6 +59,8 @@ export class ConsumerDataPlane {
       minFreeBytes: number;
       downloadDir: string;
       logger: Logger;
+      /** Usage control: duties (log, notify, delete) for a received copy. */
+      received: (t: Transfer, path: string, result: { bytes: number; sha256: string }) => void;
     },
   ) {}
 
@@ -109,9 +111,15 @@ export class ConsumerDataPlane {
       policy: this.deps.guard,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    this.deps.transfers.recordDownload(id, result);
+    this.recordReceived(id, out, result);
     if (opts.complete !== false) this.deps.transfers.operatorAction(id, 'complete');
     return { ...result, file: out };
+  }
+
+  /** A copy was received at `file` (by us, or by `hedgerow fetch`): record it and apply the agreement's duties. */
+  recordReceived(id: string, file: string, result: { bytes: number; sha256: string }): void {
+    this.deps.transfers.recordDownload(id, result);
+    this.deps.received(this.deps.store.transfers.get(id)!, path.resolve(file), result);
   }
 
   /** Stream the data to `res` (a management API caller), passing Range through for resumption. */

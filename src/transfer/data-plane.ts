@@ -10,9 +10,11 @@ import { DigestCache, TokenBucket, DataPlaneError, assetHandler, openFileSource,
 import { ForbiddenError, HedgerowError, describeError } from '../errors';
 import { errorBody, toHttpError } from '../server/errors';
 import { evaluate, type OdrlPolicy } from '../policy';
-import { peerFacts } from '../negotiation/negotiation-service';
+import type { FactProvider } from '../usage/facts';
 import { DataTokenVerifier, signDataToken } from './data-token';
 import { HTTP_ENDPOINT_TYPE, type TransferDataPlane, type TransferService } from './transfer-service';
+import type { AuditTrail } from '../audit/audit-trail';
+import { DataAccessRecorder } from '../audit/data-access';
 
 const MAX_BUCKETS = 1024;
 
@@ -37,6 +39,8 @@ export class ProviderDataPlane implements TransferDataPlane {
   private readonly tokens: DataTokenVerifier;
   /** One bucket per transfer: a cap holds across parallel and resumed requests. */
   private readonly buckets = new Map<string, TokenBucket>();
+  /** Audit entries of data requests, written after each response finished. */
+  private readonly access: DataAccessRecorder;
 
   constructor(
     private readonly deps: {
@@ -44,6 +48,7 @@ export class ProviderDataPlane implements TransferDataPlane {
       store: Store;
       identity: IdentityHolder;
       transfers: () => TransferService;
+      facts: FactProvider;
       peers: PeerVerifier;
       /** SSRF guard for peer-supplied push targets. */
       guard: AddressGuard;
@@ -53,6 +58,7 @@ export class ProviderDataPlane implements TransferDataPlane {
       backendDispatcher: () => Dispatcher;
       publicUrl: string;
       logger: Logger;
+      audit?: AuditTrail;
     },
   ) {
     const files = deps.store.fileDigests;
@@ -61,6 +67,7 @@ export class ProviderDataPlane implements TransferDataPlane {
       onPersistenceError: (err) => deps.logger.warn('digest cache persistence failed', { error: describeError(err) }),
     });
     this.tokens = new DataTokenVerifier(() => deps.identity.current);
+    this.access = new DataAccessRecorder(deps.audit);
   }
 
   private bucket(transferId: string): TokenBucket | null {
@@ -148,10 +155,12 @@ export class ProviderDataPlane implements TransferDataPlane {
     }
     const agreement = this.deps.store.agreements.get(t.agreementId, 'provider');
     if (agreement?.status !== 'active') throw new ForbiddenError(`agreement ${t.agreementId} is no longer active`, 'AGREEMENT_NOT_ACTIVE');
-    const decision = evaluate(agreement.agreement as unknown as OdrlPolicy, {
-      scope: 'transfer',
-      // The consumer's verified certificate attributes, recorded when the agreement was negotiated.
-      facts: { ...peerFacts(t.counterpartyId, this.deps.store.negotiations.get(agreement.negotiationId)?.counterpartyClaims ?? {}), agreementTime: new Date(agreement.signedAt) },
+    // Decide and count in one transaction: parallel requests cannot exceed an N-times limit.
+    const counted = req.method === 'GET';
+    const decision = this.deps.store.transaction(() => {
+      const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts: this.deps.facts.underAgreement(agreement) });
+      if (d.allowed && counted) this.deps.store.usage.increment(agreement.id);
+      return d;
     });
     if (!decision.allowed) {
       this.deps.transfers().terminateForDataPlane(t.id, 'POLICY_DENIED', decision.reason);
@@ -165,6 +174,7 @@ export class ProviderDataPlane implements TransferDataPlane {
     const handler = assetHandler(
       async (req) => {
         const t = await this.authorise(req as Request);
+        this.access.allowed(req, t);
         const asset = this.deps.store.assets.get(t.assetId ?? '');
         if (!asset) throw new HedgerowError('ASSET_GONE', 'the asset of this transfer no longer exists', { httpStatus: 410 });
         return { source: asset.source, options: { contentType: asset.contentType, bandwidth: this.bucket(t.id) } };
@@ -173,7 +183,9 @@ export class ProviderDataPlane implements TransferDataPlane {
         dataRoot: this.deps.config.root,
         digests: this.digests,
         backend: { policy: this.deps.backendPolicy, dispatcher: this.deps.backendDispatcher() },
+        onServed: (result, req) => this.access.served(result, req),
         onFailed: (err, req) => {
+          this.access.failed(err, req);
           // A backend that fails ends the transfer with the reason: the consumer must not wait forever.
           if (err instanceof DataPlaneError && err.code.startsWith('BACKEND_')) {
             this.deps.transfers().terminateForDataPlane(String((req as Request).params.providerPid), err.code, err.reason);
@@ -200,7 +212,10 @@ export class ProviderDataPlane implements TransferDataPlane {
     router.use(DATA_PATH, (err: unknown, req: Request, res: Response, _next: NextFunction) => {
       const { status, body } = toHttpError(err);
       if (status >= 500 && !(err instanceof DataPlaneError)) this.deps.logger.error('data request failed', { path: req.path, error: describeError(err) });
-      if (status === 401) res.set('WWW-Authenticate', 'Bearer realm="hedgerow-data"');
+      if (status === 401) {
+        res.set('WWW-Authenticate', 'Bearer realm="hedgerow-data"');
+        this.access.authFailure(err, req, req.baseUrl + req.path);
+      }
       res.status(status).json(status === 500 ? errorBody('INTERNAL', 'internal error') : body);
     });
     return router;

@@ -12,8 +12,8 @@ import { dspContext } from '../protocol/dsp/schema-validator';
 import { newPid, transferAck } from '../protocol/dsp/messages';
 import { evaluate, type Decision, type OdrlPolicy } from '../policy';
 import { HedgerowError, NotFoundError, ValidationError } from '../errors';
-import { claimsOf, PENDING_PROVIDER_PID, ProcessService, type BaseIntent, type ProcessServiceDeps } from '../process/process-service';
-import { peerFacts } from '../negotiation/negotiation-service';
+import { PENDING_PROVIDER_PID, ProcessService, type BaseIntent, type ProcessServiceDeps } from '../process/process-service';
+import type { FactProvider } from '../usage/facts';
 import { DISTRIBUTION_FORMATS } from '../catalog/catalog-service';
 
 type Json = Record<string, unknown>;
@@ -46,8 +46,11 @@ export interface TransferDataPlane {
 
 export interface TransferServiceDeps extends ProcessServiceDeps {
   self: () => Self;
+  facts: FactProvider;
   script?: TransferScript;
   dataPlane: () => TransferDataPlane;
+  /** Told when a transfer is terminated (inside that transaction): usage control applies delete duties. */
+  ended?: (t: Transfer) => void;
 }
 
 const msg = (type: string, fields: Json): Json => ({ '@context': dspContext(), '@type': type, ...fields });
@@ -83,7 +86,8 @@ export class TransferService extends ProcessService<Transfer, TransferPatch, Tra
     return trigger === 'requested' ? [{ message: 'TransferStartMessage' }] : [];
   }
 
-  protected onEnded(): TransferPatch {
+  protected onEnded(t: Transfer): TransferPatch {
+    this.deps.ended?.(t);
     return {};
   }
 
@@ -97,7 +101,7 @@ export class TransferService extends ProcessService<Transfer, TransferPatch, Tra
    * Whether the agreement allows a transfer now: it exists between exactly these two participants,
    * it is active (negotiation FINALIZED, not revoked), and its policy allows the transfer scope.
    */
-  checkAgreement(agreementId: string, role: Role, counterpartyId: string, claims: Record<string, string>): { agreement: AgreementRecord; decision: Decision } {
+  checkAgreement(agreementId: string, role: Role, counterpartyId: string): { agreement: AgreementRecord; decision: Decision } {
     const agreement = this.store.agreements.get(agreementId, role);
     const other = agreement && (role === 'provider' ? agreement.consumerId : agreement.providerId);
     if (!agreement || other !== counterpartyId) {
@@ -106,10 +110,7 @@ export class TransferService extends ProcessService<Transfer, TransferPatch, Tra
     if (agreement.status !== 'active') {
       throw new DspBadRequestError('AGREEMENT_NOT_ACTIVE', [`agreement ${agreementId} is ${agreement.status === 'pending' ? 'not finalized' : `revoked (${agreement.statusReason ?? 'no reason given'})`}`]);
     }
-    const decision = evaluate(agreement.agreement as unknown as OdrlPolicy, {
-      scope: 'transfer',
-      facts: { ...peerFacts(role === 'provider' ? counterpartyId : this.deps.self().participantId, claims), agreementTime: new Date(agreement.signedAt) },
-    });
+    const decision = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts: this.deps.facts.underAgreement(agreement) });
     return { agreement, decision };
   }
 
@@ -133,10 +134,9 @@ export class TransferService extends ProcessService<Transfer, TransferPatch, Tra
       this.checkAddress(address.endpoint as string, 'dataAddress.endpoint', pids);
       dataAddress = address;
     }
-    const claims = claimsOf(peer);
     let checked;
     try {
-      checked = this.checkAgreement(m.agreementId as string, 'provider', peer.participantId, claims);
+      checked = this.checkAgreement(m.agreementId as string, 'provider', peer.participantId);
     } catch (err) {
       if (err instanceof DspBadRequestError) throw new DspBadRequestError(err.code, err.reasons, pids);
       throw err;

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Store } from '../../src/store/store';
 import { NegotiationService } from '../../src/negotiation/negotiation-service';
+import { FactProvider } from '../../src/usage/facts';
 import { CatalogService } from '../../src/catalog/catalog-service';
 import { AddressGuard } from '../../src/net/address-guard';
 import { silentLogger } from '../../src/log/logger';
@@ -52,6 +53,7 @@ describe('negotiation transition matrix (7 states x inbound messages x 2 roles)'
     service = new NegotiationService({
       store,
       catalog,
+      facts: new FactProvider({ store, groupsOf: () => [], consentCheck: () => () => false }),
       guard: new AddressGuard({ allow: [] }),
       self: () => ({ participantId: 'urn:self', dspBaseUrl: 'https://self/dsp/2025-1', callbackAddress: 'https://self/dsp/2025-1/callback' }),
       giveUpMs: 60_000,

@@ -2,6 +2,7 @@ import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import type { Logger } from '../../log/logger';
 import type { PeerVerifier, VerifiedPeer } from '../../identity/peer-token';
 import { PeerAuthError } from '../../identity/peer-token';
+import type { AuditTrail } from '../../audit/audit-trail';
 import { validateDspMessage, type DspMessageType } from './schema-validator';
 import { DspBadRequestError, dspErrorResponse, type DspArea, type EchoPids } from './errors';
 
@@ -10,6 +11,8 @@ export interface DspContext {
   /** Our participant id: the audience every peer token must name. */
   participantId: () => string;
   logger: Logger;
+  /** Authentication failures are recorded in the audit trail (reason code, never the token). */
+  audit?: AuditTrail;
 }
 
 export interface DspRequest {
@@ -62,6 +65,7 @@ export function dspEndpoint(ctx: DspContext, area: DspArea, expect: DspMessageTy
     } catch (err) {
       if (err instanceof PeerAuthError) {
         ctx.logger.warn('peer authentication failed', { area, method: req.method, path: req.path, reason: err.code, detail: err.message, remote: req.socket.remoteAddress });
+        ctx.audit?.authFailure({ area, reason: err.code, method: req.method, path: req.path, ...(req.socket.remoteAddress ? { remote: req.socket.remoteAddress } : {}) });
       } else if (!(err instanceof DspBadRequestError)) {
         const status = (err as { httpStatus?: number }).httpStatus;
         if (!status || status >= 500) ctx.logger.error('DSP request failed', { area, path: req.path, error: (err as Error).message, stack: (err as Error).stack });

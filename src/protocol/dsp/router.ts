@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import type { CatalogService } from '../../catalog/catalog-service';
 import type { NegotiationService } from '../../negotiation/negotiation-service';
 import type { TransferService } from '../../transfer/transfer-service';
+import type { FactProvider } from '../../usage/facts';
 import type { DspContext } from './handler';
 import { dspParseErrorHandler } from './handler';
 import { catalogRoutes } from './routes/catalog';
@@ -15,6 +16,7 @@ export interface DspRouterDeps extends DspContext {
   catalog: CatalogService;
   negotiations: NegotiationService;
   transfers: TransferService;
+  facts: FactProvider;
   publicUrl: () => string;
 }
 

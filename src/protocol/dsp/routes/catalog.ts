@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { CatalogService } from '../../../catalog/catalog-service';
-import { claimsOf, peerFacts } from '../../../negotiation/negotiation-service';
+import { claimsOf } from '../../../process/process-service';
+import type { FactProvider } from '../../../usage/facts';
 import { dspEndpoint, type DspContext } from '../handler';
 import { DspBadRequestError } from '../errors';
 import { DSP_BASE_PATH } from '../paths';
@@ -15,7 +16,7 @@ function pageParams(query: Record<string, unknown>): { after?: string; before?: 
 }
 
 /** Catalog protocol, provider side: POST /catalog/request and GET /catalog/datasets/:id. */
-export function catalogRoutes(ctx: DspContext & { catalog: CatalogService; publicUrl: () => string }): Router {
+export function catalogRoutes(ctx: DspContext & { catalog: CatalogService; facts: FactProvider; publicUrl: () => string }): Router {
   const router = Router();
 
   router.post(
@@ -25,7 +26,7 @@ export function catalogRoutes(ctx: DspContext & { catalog: CatalogService; publi
         throw new DspBadRequestError('FILTER_UNSUPPORTED', ['catalog filters are not supported: crawl the catalog and filter locally']);
       }
       const page = pageParams(query);
-      const facts = peerFacts(peer.participantId, claimsOf(peer));
+      const facts = ctx.facts.identity(peer.participantId, claimsOf(peer));
       const result = ctx.catalog.page(facts, { after: page.after, before: page.before }, page.limit);
       const link = (rel: string, key: string, cursor: string) =>
         `<${ctx.publicUrl()}${DSP_BASE_PATH}/catalog/request?${key}=${encodeURIComponent(cursor)}${page.limit ? `&limit=${page.limit}` : ''}>; rel="${rel}"`;
@@ -37,7 +38,7 @@ export function catalogRoutes(ctx: DspContext & { catalog: CatalogService; publi
   router.get(
     '/catalog/datasets/:id',
     dspEndpoint(ctx, 'catalog', null, ({ peer, params }) => {
-      const facts = peerFacts(peer.participantId, claimsOf(peer));
+      const facts = ctx.facts.identity(peer.participantId, claimsOf(peer));
       return { status: 200, body: ctx.catalog.dataset(facts, params.id!) };
     }),
   );

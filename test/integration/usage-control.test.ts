@@ -1,0 +1,202 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Agent, request } from 'undici';
+import { tempDir } from '../helpers/cli';
+import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
+
+/**
+ * Usage control after the handshake, between two connector processes: N-times usage, a validity
+ * window that closes, purpose bound into the agreement, a delete duty that survives a consumer
+ * restart and ends with a signed receipt stored by the provider.
+ */
+describe('usage control between two connector processes', () => {
+  const tmp = tempDir();
+  let provider: Member;
+  let consumer: Member;
+  let dsp: string;
+  let agent: Agent;
+
+  beforeAll(async () => {
+    [provider, consumer] = createMembers(tmp.dir, [
+      { name: 'coop', participantId: 'did:web:coop.example', config: { usage: { monitorSeconds: 1 } } },
+      { name: 'agro', participantId: 'did:web:agro.example' },
+    ]);
+    await startMember(provider);
+    await startMember(consumer);
+    dsp = `https://localhost:${provider.node!.publicPort}/dsp/2025-1`;
+    agent = new Agent({ connect: { ca: fs.readFileSync(path.join(tmp.dir, 'ca', 'ca.crt.pem')) } });
+  });
+
+  afterAll(async () => {
+    await provider?.node?.stop('SIGKILL');
+    await consumer?.node?.stop('SIGKILL');
+    await agent?.close();
+    tmp.cleanup();
+  });
+
+  async function negotiate(assetId: string, purpose?: string) {
+    const catalog = await api(consumer, 'POST', '/catalog/request', { counterPartyAddress: dsp, counterPartyId: provider.participantId });
+    const ds = catalog.dataset.find((d: { '@id': string }) => d['@id'] === assetId);
+    const n = await api(consumer, 'POST', '/negotiations', { counterPartyAddress: dsp, counterPartyId: provider.participantId, offer: ds.hasPolicy[0], datasetId: assetId, ...(purpose ? { purpose } : {}) });
+    return eventually(async () => {
+      const x = await api(consumer, 'GET', `/negotiations/${encodeURIComponent(n.id)}`);
+      return (x.state === 'FINALIZED' || x.state === 'TERMINATED') && x;
+    });
+  }
+
+  const transfer = (id: string, who: Member = consumer) => api(who, 'GET', `/transfers/${encodeURIComponent(id)}`);
+  async function started(agreementId: string) {
+    const t = await api(consumer, 'POST', '/transfers', { agreementId });
+    await eventually(async () => (await transfer(t.id)).state === 'STARTED');
+    return { id: t.id as string, target: await api(consumer, 'GET', `/transfers/${encodeURIComponent(t.id)}/data-address`) };
+  }
+  const pull = (target: { endpoint: string; authorization: string }, range = 'bytes=0-9') =>
+    request(target.endpoint, { dispatcher: agent, headers: { authorization: target.authorization, range } });
+
+  it('allows N accesses, refuses the next with 403 and terminates the transfer', async () => {
+    await publishSample(provider, {
+      assetId: 'twice',
+      contractPolicy: { permission: [{ action: 'use', constraint: [{ leftOperand: 'count', operator: 'lteq', rightOperand: 2 }] }] },
+    });
+    const n = await negotiate('twice');
+    const { id, target } = await started(n.agreementId);
+    for (let i = 0; i < 2; i++) {
+      const ok = await pull(target);
+      expect(ok.statusCode).toBe(206);
+      await ok.body.dump();
+    }
+    const third = await pull(target);
+    expect(third.statusCode).toBe(403);
+    expect(((await third.body.json()) as { error: { message: string } }).error.message).toMatch(/count/);
+    const ended = await eventually(async () => {
+      const t = await transfer(id);
+      return t.state === 'TERMINATED' && t;
+    });
+    expect(ended.error).toMatch(/POLICY_DENIED|count/);
+  });
+
+  it('binds the declared purpose into the agreement and refuses a purpose the policy does not allow', async () => {
+    await publishSample(provider, {
+      assetId: 'advice-only',
+      contractPolicy: { permission: [{ action: 'use', constraint: [{ leftOperand: 'purpose', operator: 'isAnyOf', rightOperand: ['agronomic-advice', 'research'] }] }] },
+    });
+    const agreed = await negotiate('advice-only', 'agronomic-advice');
+    expect(agreed.state).toBe('FINALIZED');
+    const agreement = await api(consumer, 'GET', `/agreements/${encodeURIComponent(agreed.agreementId)}`);
+    expect(agreement.agreement.permission[0].constraint).toEqual(
+      expect.arrayContaining([{ leftOperand: 'purpose', operator: 'eq', rightOperand: 'agronomic-advice' }]),
+    );
+    const refused = await negotiate('advice-only', 'marketing');
+    expect(refused.state).toBe('TERMINATED');
+    expect(refused.error).toMatch(/purpose/);
+    const none = await negotiate('advice-only');
+    expect(none.state).toBe('TERMINATED');
+  });
+
+  it('refuses new transfers once the validity window closed and terminates running ones', async () => {
+    const until = new Date(Date.now() + 4000).toISOString();
+    await publishSample(provider, {
+      assetId: 'short-window',
+      contractPolicy: { permission: [{ action: 'use', constraint: [{ leftOperand: 'dateTime', operator: 'lteq', rightOperand: until }] }] },
+    });
+    const n = await negotiate('short-window');
+    const running = await started(n.agreementId);
+    const ok = await pull(running.target);
+    expect(ok.statusCode).toBe(206);
+    await ok.body.dump();
+    // The policy monitor (every second) ends the running transfer when the window closes.
+    const ended = await eventually(async () => {
+      const t = await transfer(running.id);
+      return t.state === 'TERMINATED' && t;
+    }, 15_000);
+    expect(ended.error).toMatch(/dateTime/);
+    const late = await api(consumer, 'POST', '/transfers', { agreementId: n.agreementId });
+    const refused = await eventually(async () => {
+      const t = await transfer(late.id);
+      return t.state === 'TERMINATED' && t;
+    });
+    expect(refused.error).toMatch(/dateTime|POLICY_DENIED/);
+  });
+
+  it('deletes the received copy on time even across a consumer restart, and the provider stores the signed receipt', async () => {
+    const content = crypto.randomBytes(4096);
+    await publishSample(provider, {
+      assetId: 'insurer-30-days',
+      content,
+      contractPolicy: {
+        permission: [{ action: 'use' }],
+        obligation: [{ action: 'delete', constraint: [{ leftOperand: 'elapsedTime', operator: 'lteq', rightOperand: 'PT6S' }] }],
+      },
+    });
+    const n = await negotiate('insurer-30-days');
+    const { id } = await started(n.agreementId);
+    const result = await api(consumer, 'POST', `/transfers/${encodeURIComponent(id)}/download`, { fileName: 'insured.bin' });
+    const file = path.join(consumer.dir, 'data', 'downloads', 'insured.bin');
+    expect(fs.readFileSync(file).equals(content)).toBe(true);
+    expect(result.sha256).toBe(crypto.createHash('sha256').update(content).digest('hex'));
+    // The consumer goes down before the deadline and comes back after it.
+    await consumer.node!.stop();
+    await new Promise((r) => setTimeout(r, 6500));
+    expect(fs.existsSync(file)).toBe(true);
+    await startMember(consumer);
+    await eventually(async () => !fs.existsSync(file), 10_000, 'the copy to be deleted');
+    const providerTransfer = (await transfer(id)).providerPid;
+    expect(providerTransfer).toBeTruthy();
+    const receipts = await eventually(async () => {
+      const r = await api(provider, 'GET', `/agreements/${encodeURIComponent(n.agreementId)}/deletion-receipts`);
+      return r.length > 0 && r;
+    }, 10_000, 'the deletion receipt');
+    const [header, payload] = receipts[0].receipt.split('.').slice(0, 2).map((p: string) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+    expect(header.typ).toBe('hedgerow-deletion-receipt+jwt');
+    expect(payload).toMatchObject({ agreementId: n.agreementId, consumer: consumer.participantId });
+  });
+
+  it('revoking the farmer consent stops a running pull at once, the consumer deletes its copy and the provider gets the receipt', async () => {
+    const content = crypto.randomBytes(8192);
+    await publishSample(provider, {
+      assetId: 'farm-yields',
+      originator: 'farm:FR-44-0012',
+      content,
+      contractPolicy: {
+        permission: [{ action: 'use', constraint: [{ leftOperand: 'consent', operator: 'eq', rightOperand: 'granted' }] }],
+        obligation: [{ action: 'delete', constraint: [{ leftOperand: 'elapsedTime', operator: 'lteq', rightOperand: 'P1Y' }] }],
+      },
+    });
+    // The asset comes from a member farm; until the farmer consents to agronomic advice by agro, nothing is agreed.
+    const refused = await negotiate('farm-yields', 'agronomic-advice');
+    expect(refused.state).toBe('TERMINATED'); // no consent yet
+    expect(refused.error).toMatch(/consent/);
+    const { consent } = await api(provider, 'POST', '/consents', { originator: 'farm:FR-44-0012', purpose: 'agronomic-advice', beneficiary: consumer.participantId });
+    await api(provider, 'POST', `/consents/${encodeURIComponent(consent.id)}/grant`, {});
+    const agreed = await negotiate('farm-yields', 'agronomic-advice');
+    expect(agreed.state).toBe('FINALIZED');
+
+    const { id, target } = await started(agreed.agreementId);
+    await api(consumer, 'POST', `/transfers/${encodeURIComponent(id)}/download`, { fileName: 'farm.bin', complete: false });
+    const file = path.join(consumer.dir, 'data', 'downloads', 'farm.bin');
+    expect(fs.readFileSync(file).equals(content)).toBe(true);
+    const before = await pull(target, 'bytes=0-99');
+    expect(before.statusCode).toBe(206);
+    await before.body.dump();
+
+    await api(provider, 'POST', `/consents/${encodeURIComponent(consent.id)}/revoke`, { reason: 'the farmer left the advice programme' });
+    const after = await pull(target, 'bytes=100-199');
+    expect(after.statusCode).toBe(403);
+    await after.body.dump();
+    const theirs = await api(provider, 'GET', `/agreements/${encodeURIComponent(agreed.agreementId)}`);
+    expect(theirs).toMatchObject({ status: 'revoked' });
+    expect(theirs.statusReason).toMatch(/consent/);
+    const ended = await eventually(async () => {
+      const t = await transfer(id);
+      return t.state === 'TERMINATED' && t;
+    });
+    expect(ended.error).toMatch(/AGREEMENT_REVOKED|consent/);
+    await eventually(async () => !fs.existsSync(file), 10_000, 'the copy to be deleted');
+    const receipts = await eventually(async () => {
+      const r = await api(provider, 'GET', `/agreements/${encodeURIComponent(agreed.agreementId)}/deletion-receipts`);
+      return r.length > 0 && r;
+    }, 10_000, 'the deletion receipt');
+    expect(receipts[0].consumerId).toBe(consumer.participantId);
+  });
+});
