@@ -113,6 +113,7 @@ export const negotiateCommand = defineCommand(
     options: {
       'provider-id': { type: 'string' },
       dataset: { type: 'string' },
+      purpose: { type: 'string' },
       timeout: { type: 'string' },
       json: { type: 'boolean' },
       ...MANAGEMENT_OPTIONS,
@@ -130,6 +131,7 @@ export const negotiateCommand = defineCommand(
         counterPartyId: providerId,
         offerId,
         datasetId: stringOption(values, 'dataset'),
+        purpose: stringOption(values, 'purpose'),
       });
       if (!values.json) io.out(`negotiation ${started.id} started with ${providerId} for offer ${offerId}`);
 
@@ -183,6 +185,7 @@ export const negotiateCommand = defineCommand(
     ...MANAGEMENT_HELP,
     'provider-id': "the provider's participant id, e.g. did:web:coop.example; required",
     dataset: 'the dataset of the offer (saves searching the whole catalog)',
+    purpose: 'the purpose we declare; bound into the agreement ("purpose eq <purpose>")',
     timeout: 'seconds to wait for FINALIZED or TERMINATED (default 60)',
     json: 'print the outcome (negotiation, timeline, agreement) as JSON',
   },
