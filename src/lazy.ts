@@ -12,3 +12,4 @@ export function lazy<T>(load: () => T): () => T {
 export const joseLib = lazy(() => require('jose') as typeof import('jose'));
 export const undiciLib = lazy(() => require('undici') as typeof import('undici'));
 export const systemInformation = lazy(() => require('systeminformation') as typeof import('systeminformation'));
+export const tarLib = lazy(() => require('tar') as typeof import('tar'));

@@ -2,7 +2,7 @@
 /**
  * End-to-end smoke test of an arm64 hedgerow under qemu user-mode emulation, driven from this (x86) process:
  * process.arch, init, start, did.json over HTTPS, /health, a management write (SQLite on arm64), a contract
- * negotiation with a native x86 connector (both issued by one dataspace CA), SIGTERM, doctor.
+ * negotiation and a pull transfer with a native x86 connector (both issued by one dataspace CA), SIGTERM, doctor.
  * Run by scripts/arm64/run.sh, which prepares the arm64 Node and modules. Prints one line per check and a
  * closing "N passed, N failed" line; exits non-zero on any failure.
  *
@@ -146,6 +146,8 @@ async function main() {
     HEDGEROW_LOG_FORMAT: 'json',
     // Both peers are on loopback, which the SSRF guard refuses unless allowed.
     HEDGEROW_DSP_ALLOWED_ADDRESSES: 'localhost,127.0.0.1',
+    HEDGEROW_DATAPLANE_ROOT: path.join(dir, name, 'assets'),
+    HEDGEROW_DATAPLANE_DOWNLOAD_DIR: path.join(dir, name, 'downloads'),
   });
   const env = envFor('arm64');
   const caDir = path.join(dir, 'ca');
@@ -187,8 +189,11 @@ async function main() {
     peer = startConnector(dir, peerEnv, false);
     const { entry: peerEntry } = await peer.listening;
     const provider = peerEntry.managementUrl + '/api/v1';
+    const yields = Buffer.from('parcel,crop,yield_t_ha\nFR-44-0012,wheat,7.9\nFR-44-0013,maize,10.2\n'.repeat(2000));
+    fs.mkdirSync(peerEnv.HEDGEROW_DATAPLANE_ROOT, { recursive: true });
+    fs.writeFileSync(path.join(peerEnv.HEDGEROW_DATAPLANE_ROOT, 'yields.csv'), yields);
     const published = [
-      await post(`${provider}/assets`, peerKey, { id: 'parcel-yields', title: 'Parcel yields', source: { type: 'http', url: 'https://data.example/yields.csv' } }),
+      await post(`${provider}/assets`, peerKey, { id: 'parcel-yields', title: 'Parcel yields', source: { type: 'file', path: 'yields.csv' } }),
       await post(`${provider}/policies`, peerKey, { id: 'open', policy: { permission: [{ action: 'use' }] } }),
       await post(`${provider}/offers`, peerKey, { id: 'yields-offer', accessPolicyId: 'open', contractPolicyId: 'open', assetIds: ['parcel-yields'] }),
     ];
@@ -208,6 +213,20 @@ async function main() {
     timings.negotiationMs = Date.now() - t;
     const agreement = negotiation.agreementId ? await send('GET', `${provider}/agreements/${encodeURIComponent(negotiation.agreementId)}`, peerKey) : { status: 0 };
     check('negotiation with the x86 provider reaches FINALIZED; the provider holds the agreement', negotiation.state === 'FINALIZED' && agreement.status === 200, `${negotiation.state ?? `HTTP ${started.status} ${started.body}`} in ${timings.negotiationMs} ms`);
+
+    // A pull transfer: the arm64 consumer downloads the file and checks the provider's SHA-256.
+    const tt = Date.now();
+    const transfer = await post(`${consumer}/transfers`, apiKey, { agreementId: negotiation.agreementId });
+    let tstate = transfer.status === 201 ? JSON.parse(transfer.body) : {};
+    while (transfer.status === 201 && tstate.state === 'REQUESTED' && Date.now() - tt < 60_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      tstate = JSON.parse((await send('GET', `${consumer}/transfers/${encodeURIComponent(tstate.id)}`, apiKey)).body);
+    }
+    const pulled = tstate.state === 'STARTED' ? await post(`${consumer}/transfers/${encodeURIComponent(tstate.id)}/download`, apiKey, { fileName: 'yields.csv' }) : { status: 0, body: tstate.state };
+    timings.pullMs = Date.now() - tt;
+    const expected = require('node:crypto').createHash('sha256').update(yields).digest('hex');
+    const result = pulled.status === 200 ? JSON.parse(pulled.body) : {};
+    check('pull transfer from the x86 provider: file downloaded, SHA-256 as published', result.sha256 === expected && fs.readFileSync(path.join(env.HEDGEROW_DATAPLANE_DOWNLOAD_DIR, 'yields.csv')).equals(yields), `${result.bytes ?? pulled.body} bytes in ${timings.pullMs} ms`);
 
     node.proc.kill('SIGTERM');
     const { code } = await node.exited;

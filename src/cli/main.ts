@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 import { describeError, HedgerowError } from '../errors';
 import { helpText, parseCommandArgs, type Command, type CommandIo } from './command';
-import { COMMANDS } from './commands';
+
+/**
+ * `hedgerow start` is the long-lived process: it loads only the start command (and what it runs),
+ * not the modules of every other command. Everything else loads the whole command table.
+ */
+function commands(argv: string[]): Command[] {
+  if (argv[0] === 'start') return [(require('./commands/start') as typeof import('./commands/start')).startCommand];
+  return (require('./commands') as typeof import('./commands')).COMMANDS;
+}
 import { VERSION } from '../version';
 
 function topLevelHelp(): string {
   const groups = new Map<string, Command[]>();
-  for (const c of COMMANDS) {
+  for (const c of commands([])) {
     const head = c.name.split(' ')[0]!;
     groups.set(head, [...(groups.get(head) ?? []), c]);
   }
@@ -29,6 +37,7 @@ function groupHelp(group: string, members: Command[]): string {
 
 /** Find the command named by the leading words of argv (longest match: `certs status` before `certs`). */
 function resolve(argv: string[]): { command?: Command; rest: string[]; group?: string } {
+  const COMMANDS = commands(argv);
   for (let words = Math.min(argv.length, 3); words >= 1; words--) {
     const name = argv.slice(0, words).join(' ');
     const command = COMMANDS.find((c) => c.name === name);
@@ -51,7 +60,7 @@ export async function runCli(argv: string[], io: CommandIo): Promise<number> {
     const { command, rest, group } = resolve(argv);
     if (!command) {
       if (group) {
-        const members = COMMANDS.filter((c) => c.name.startsWith(group + ' '));
+        const members = commands([]).filter((c) => c.name.startsWith(group + ' '));
         const asked = rest[0];
         if (!asked || asked === '--help' || asked === '-h') {
           io.out(groupHelp(group, members));

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { create as createTar } from 'tar';
+import { tarLib } from '../lazy';
 import type { HedgerowConfig } from '../config/schema';
 import { HedgerowError, UsageError } from '../errors';
 import { integrityCheck, schemaVersion } from '../store/database';
@@ -111,7 +111,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     try {
       fs.writeFileSync(temp, '', { mode: ARCHIVE_MODE }); // exists 0600 before the first byte of a key lands in it
       // The manifest goes first, so `tar -tzf` and a streaming reader see it before the members.
-      await createTar({ file: temp, cwd: staging, gzip: true, portable: true }, [MANIFEST_NAME, ...members.map((m) => m.name)]);
+      await tarLib().create({ file: temp, cwd: staging, gzip: true, portable: true }, [MANIFEST_NAME, ...members.map((m) => m.name)]);
       fs.chmodSync(temp, ARCHIVE_MODE);
       fsyncFile(temp);
       fs.renameSync(temp, out);

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { extract as extractTar } from 'tar';
+import { tarLib } from '../lazy';
 import type { HedgerowConfig } from '../config/schema';
 import { ConflictError, HedgerowError, NotFoundError, StoreError, UsageError, ValidationError, describeError } from '../errors';
 import { LATEST_SCHEMA_VERSION, integrityCheck, schemaVersion } from '../store/database';
@@ -167,7 +167,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
 async function extractArchive(archive: string, staging: string): Promise<void> {
   const refused: string[] = [];
   try {
-    await extractTar({
+    await tarLib().extract({
       file: archive,
       cwd: staging,
       strict: true,

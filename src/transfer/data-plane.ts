@@ -177,12 +177,13 @@ export class ProviderDataPlane implements TransferDataPlane {
         this.access.allowed(req, t);
         const asset = this.deps.store.assets.get(t.assetId ?? '');
         if (!asset) throw new HedgerowError('ASSET_GONE', 'the asset of this transfer no longer exists', { httpStatus: 410 });
-        return { source: asset.source, options: { contentType: asset.contentType, bandwidth: this.bucket(t.id) } };
+        // The backend connection pool is created on the first backend request, not at start-up.
+        const backend = asset.source.type === 'http' ? { backend: { policy: this.deps.backendPolicy, dispatcher: this.deps.backendDispatcher() } } : {};
+        return { source: asset.source, options: { contentType: asset.contentType, bandwidth: this.bucket(t.id), ...backend } };
       },
       {
         dataRoot: this.deps.config.root,
         digests: this.digests,
-        backend: { policy: this.deps.backendPolicy, dispatcher: this.deps.backendDispatcher() },
         onServed: (result, req) => this.access.served(result, req),
         onFailed: (err, req) => {
           this.access.failed(err, req);

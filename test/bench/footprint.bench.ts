@@ -77,7 +77,7 @@ export async function run(): Promise<Record<string, number>> {
     const fetch = spawnSync(
       process.execPath,
       ['-e', `const cp=require('child_process');const c=cp.spawn(process.execPath,${JSON.stringify([CLI, 'fetch', t.id, '--out', path.join(consumer!.dir, 'big.bin'), '--json'])},{stdio:['ignore','pipe','inherit'],env:process.env});let o='';c.stdout.on('data',d=>o+=d);let peak=0;const timer=setInterval(()=>{try{const s=require('fs').readFileSync('/proc/'+c.pid+'/status','utf8');peak=Math.max(peak,Number(/VmHWM:\\s+(\\d+)/.exec(s)[1]))}catch{}},100);c.on('exit',code=>{clearInterval(timer);console.log(JSON.stringify({code,peak,out:o}))})`],
-      { cwd: consumer!.dir, env: { ...process.env, HEDGEROW_API_KEY: consumer!.apiKey, HEDGEROW_MANAGEMENT_URL: consumer!.node!.managementUrl }, encoding: 'utf8', timeout: 300_000 },
+      { cwd: consumer!.dir, env: { ...process.env, HEDGEROW_CONFIG: consumer!.config, HEDGEROW_API_KEY: consumer!.apiKey, HEDGEROW_MANAGEMENT_URL: consumer!.node!.managementUrl }, encoding: 'utf8', timeout: 300_000 },
     );
     const seconds = (performance.now() - t0) / 1000;
     const fetched = JSON.parse(fetch.stdout.trim().split('\n').pop()!) as { code: number; peak: number; out: string };

@@ -50,11 +50,13 @@ describe('DSP TCK scenarios: catalog and contract negotiation, both roles', () =
   let cut: RunningNode;
   let agent: Agent;
   let dsp: string;
+  let apiKey: string;
 
   beforeAll(async () => {
     await tck.start();
     const init = runCli(['init', '--participant-id', CUT_ID, '--hostname', 'localhost'], { cwd: tmp.dir });
     expect(init.status).toBe(0);
+    apiKey = /management API key[^:]*: (hr_\S+)/.exec(init.stdout)![1]!;
     const config = path.join(tmp.dir, 'tck.json');
     fs.writeFileSync(
       config,
@@ -357,5 +359,38 @@ describe('DSP TCK scenarios: catalog and contract negotiation, both roles', () =
     });
     expectRefused(res, 'ContractNegotiationError');
     expect(JSON.stringify(res.body)).toMatch(/169\.254\.169\.254/);
+  });
+
+  it('pages the catalog with RFC 5988 Link headers (next and previous)', async () => {
+    const first = await request(`${dsp}/catalog/request?limit=2`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { authorization: TCK_TOKEN, 'content-type': 'application/json' },
+      body: JSON.stringify({ '@context': CTX, '@type': 'CatalogRequestMessage' }),
+    });
+    const page1 = (await first.body.json()) as Json;
+    expect((page1.dataset as unknown[]).length).toBe(2);
+    const link = String(first.headers.link);
+    const next = /<([^>]+)>; rel="next"/.exec(link)?.[1];
+    expect(next).toMatch(/\/dsp\/2025-1\/catalog\/request\?after=.+&limit=2$/);
+    expect(link).not.toContain('rel="previous"');
+    const second = await call('POST', next!.replace(/^https:\/\/localhost:\d+/, `https://localhost:${cut.publicPort}`), { '@context': CTX, '@type': 'CatalogRequestMessage' });
+    expect(second.status).toBe(200);
+    const ids1 = (page1.dataset as Json[]).map((d) => d['@id']);
+    const ids2 = (second.body!.dataset as Json[]).map((d) => d['@id']);
+    expect(ids2.some((id) => ids1.includes(id))).toBe(false);
+  });
+
+  it('hides datasets whose access policy the requester does not satisfy: absent from the catalog, CatalogError on GET', async () => {
+    const mgmt = (route: string, body: unknown) =>
+      request(`${cut.managementUrl}/api/v1${route}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.body.dump().then(() => r.statusCode));
+    expect(await mgmt('/policies', { id: 'ministry-only', policy: { permission: [{ action: 'use', constraint: [{ leftOperand: 'participantId', operator: 'eq', rightOperand: 'did:web:ministry.example' }] }] } })).toBe(201);
+    expect(await mgmt('/assets', { id: 'AAA-hidden', title: 'hidden', source: { type: 'file', path: 'hidden.csv' } })).toBe(201);
+    expect(await mgmt('/offers', { id: 'hidden-offer', accessPolicyId: 'ministry-only', contractPolicyId: 'ministry-only', assetIds: ['AAA-hidden'] })).toBe(201);
+    const catalog = await call('POST', `${dsp}/catalog/request`, { '@context': CTX, '@type': 'CatalogRequestMessage' });
+    expect(JSON.stringify(catalog.body)).not.toContain('AAA-hidden');
+    const dataset = await call('GET', `${dsp}/catalog/datasets/AAA-hidden`);
+    expect(dataset.status).toBe(404);
+    expect(dataset.body!['@type']).toBe('CatalogError');
   });
 });

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defineCommand, intOption, stringOption, type CommandIo } from '../command';
 import { UsageError } from '../../errors';
 import { NEGOTIATION_STATES } from '../../statemachine/negotiation';
+import { listFilters, printProcess, timelineLine, type ProcessDetail, type TimelineEvent } from '../process-view';
 import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
 import { dspUrlArgument, providerIdOption } from './catalog';
 
@@ -21,46 +22,11 @@ interface ApiNegotiation {
   updatedAt: string;
 }
 
-interface TimelineEvent {
-  seq: number;
-  at: string;
-  kind: string;
-  messageType: string | null;
-  fromState: string | null;
-  toState: string | null;
-  detail: unknown;
-}
-
-interface ApiNegotiationDetail extends ApiNegotiation {
-  pendingMessages?: Array<{ messageType: string; attempts: number; lastError: string | null }>;
-  timeline?: TimelineEvent[];
-}
+type ApiNegotiationDetail = ApiNegotiation & ProcessDetail;
 
 const TERMINAL = new Set(['FINALIZED', 'TERMINATED']);
 /** Exit code of `negotiate` when the negotiation did not end in time (as timeout(1)). */
 export const TIMEOUT_EXIT_CODE = 124;
-
-const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
-
-/** What an event's detail says, in a few words: reasons, the policy decision, delivery problems. */
-export function describeDetail(detail: unknown): string {
-  if (detail === null || detail === undefined || typeof detail !== 'object') return detail == null ? '' : text(detail);
-  const d = detail as Record<string, unknown>;
-  const parts: string[] = [];
-  if (typeof d.allowed === 'boolean') parts.push(d.allowed ? 'policy: allowed' : 'policy: DENIED');
-  if (typeof d.code === 'string') parts.push(`code ${d.code}`);
-  if (d.reason !== undefined && d.reason !== null) parts.push(`reason: ${text(d.reason)}`);
-  if (Array.isArray(d.reasons) && d.reasons.length) parts.push(`reasons: ${d.reasons.map(text).join('; ')}`);
-  if (d.rejected !== undefined) parts.push(`rejected: ${text(d.rejected)}`);
-  if (d.skipped !== undefined) parts.push(`skipped: ${text(d.skipped)}`);
-  if (typeof d.status === 'number') parts.push(`HTTP ${d.status}`);
-  if (d.gaveUp) parts.push('gave up');
-  if (d.error !== undefined && d.error !== null) parts.push(`error: ${text(d.error)}`);
-  if (typeof d.offer === 'string') parts.push(`offer ${d.offer}`);
-  if (typeof d.agreement === 'string') parts.push(`agreement ${d.agreement}`);
-  if (typeof d.provider === 'string') parts.push(`provider ${d.provider}`);
-  return parts.join(', ').slice(0, 1000);
-}
 
 /** Whether an event explains something (a reason, a decision, a refusal), for the termination summary. */
 function explains(e: TimelineEvent): boolean {
@@ -68,31 +34,25 @@ function explains(e: TimelineEvent): boolean {
   return typeof d === 'object' && ['reason', 'reasons', 'rejected', 'allowed', 'error', 'code'].some((k) => d[k] !== undefined && d[k] !== null);
 }
 
-export function timelineLine(e: TimelineEvent): string {
-  const transition = e.toState ? `${e.fromState ?? '-'}→${e.toState}` : e.fromState ? `in ${e.fromState}` : '';
-  return [e.at, e.kind.padEnd(11), (e.messageType ?? '').padEnd(36), transition.padEnd(22), describeDetail(e.detail)].join('  ').trimEnd();
-}
-
 function printNegotiation(n: ApiNegotiationDetail, io: CommandIo): void {
-  const row = (k: string, v: string | null | undefined) => {
-    if (v) io.out(`${`${k}:`.padEnd(15)}${v}`);
-  };
-  row('negotiation', n.id);
-  row('role', n.role);
-  row('state', n.state);
-  row('counterparty', `${n.counterpartyId}${n.counterpartyAddress ? ` at ${n.counterpartyAddress}` : ''}`);
-  row('asset', n.assetId);
-  row('offer', n.offerId);
-  row('agreement', n.agreementId);
-  row('error', n.error);
-  row('provider pid', n.providerPid);
-  row('consumer pid', n.consumerPid);
-  row('created', n.createdAt);
-  row('updated', n.updatedAt);
-  for (const p of n.pendingMessages ?? []) row('pending', `${p.messageType} (${p.attempts} attempt${p.attempts === 1 ? '' : 's'}${p.lastError ? `, last error: ${p.lastError}` : ''})`);
-  const timeline = n.timeline ?? [];
-  io.out(`timeline (${timeline.length} event${timeline.length === 1 ? '' : 's'}):`);
-  for (const e of timeline) io.out(`  ${timelineLine(e)}`);
+  printProcess(
+    [
+      ['negotiation', n.id],
+      ['role', n.role],
+      ['state', n.state],
+      ['counterparty', `${n.counterpartyId}${n.counterpartyAddress ? ` at ${n.counterpartyAddress}` : ''}`],
+      ['asset', n.assetId],
+      ['offer', n.offerId],
+      ['agreement', n.agreementId],
+      ['error', n.error],
+      ['provider pid', n.providerPid],
+      ['consumer pid', n.consumerPid],
+      ['created', n.createdAt],
+      ['updated', n.updatedAt],
+    ],
+    n,
+    io,
+  );
 }
 
 async function getNegotiation(client: ManagementClient, id: string): Promise<ApiNegotiationDetail> {
@@ -207,14 +167,7 @@ export const negotiationsCommand = defineCommand(
     },
     async run({ values, positionals }, io) {
       const id = positionals[0];
-      const state = stringOption(values, 'state')?.toUpperCase();
-      const role = stringOption(values, 'role')?.toLowerCase();
-      if (state !== undefined && !(NEGOTIATION_STATES as readonly string[]).includes(state)) {
-        throw new UsageError(`--state must be one of ${NEGOTIATION_STATES.join(', ')}`);
-      }
-      if (role !== undefined && role !== 'provider' && role !== 'consumer') throw new UsageError('--role must be provider or consumer');
-      const limit = intOption(values, 'limit', 1, 500) ?? 50;
-      if (id !== undefined && (state || role || values.limit !== undefined)) throw new UsageError('--state, --role and --limit apply to the list, not to one negotiation');
+      const { state, role, limit } = listFilters(values, NEGOTIATION_STATES, { one: id !== undefined, noun: 'negotiation' });
       const client = managementClient(values, io);
 
       if (id !== undefined) {

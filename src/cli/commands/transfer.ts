@@ -7,7 +7,8 @@ import { HedgerowError, UsageError } from '../../errors';
 import { lazy } from '../../lazy';
 import { TRANSFER_STATES } from '../../statemachine/transfer';
 import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
-import { describeDetail, TIMEOUT_EXIT_CODE } from './negotiation';
+import { TIMEOUT_EXIT_CODE } from './negotiation';
+import { printProcess, listFilters, type ProcessDetail } from '../process-view';
 import { dspUrlArgument } from './catalog';
 
 /**
@@ -40,29 +41,10 @@ interface ApiTransfer {
   updatedAt: string;
 }
 
-interface TimelineEvent {
-  seq: number;
-  at: string;
-  kind: string;
-  messageType: string | null;
-  fromState: string | null;
-  toState: string | null;
-  detail: unknown;
-}
-
-interface ApiTransferDetail extends ApiTransfer {
-  pendingMessages?: Array<{ messageType: string; attempts: number; lastError: string | null }>;
-  timeline?: TimelineEvent[];
-}
+type ApiTransferDetail = ApiTransfer & ProcessDetail;
 
 /** What GET /transfers/:id/data-address and POST /transfers/:id/token return. The token is a secret. */
-interface PullTarget {
-  endpoint: string;
-  authorization: string;
-  sha256: string | null;
-  size: number | null;
-  expiresAt: number | null;
-}
+type PullTarget = import('../../transfer/consumer-data').PullTarget;
 
 /** Refresh a pull token this long before it expires. */
 const REFRESH_MARGIN_SECONDS = 60;
@@ -70,49 +52,28 @@ const PUSH = 'HttpData-PUSH';
 
 const getTransfer = (client: ManagementClient, id: string) => client.get<ApiTransferDetail>(`/transfers/${seg(id)}`);
 
-/** Transfer event details (agreement, format, push and download notes) on top of the negotiation ones. */
-function describeTransferDetail(detail: unknown): string {
-  const parts = [describeDetail(detail)];
-  if (detail && typeof detail === 'object') {
-    const d = detail as Record<string, unknown>;
-    if (typeof d.agreementId === 'string') parts.push(`agreement ${d.agreementId}`);
-    if (typeof d.format === 'string') parts.push(d.format);
-    if (typeof d.push === 'string') parts.push(`push ${d.push}`);
-    if (typeof d.downloaded === 'number') parts.push(`downloaded ${d.downloaded} bytes`);
-    else if (typeof d.bytes === 'number') parts.push(`${d.bytes} bytes`);
-    if (typeof d.sha256 === 'string') parts.push(`sha256 ${d.sha256}`);
-  }
-  return parts.filter(Boolean).join(', ').slice(0, 1000);
-}
-
-function timelineLine(e: TimelineEvent): string {
-  const transition = e.toState ? `${e.fromState ?? '-'}→${e.toState}` : e.fromState ? `in ${e.fromState}` : '';
-  return [e.at, e.kind.padEnd(11), (e.messageType ?? '').padEnd(28), transition.padEnd(22), describeTransferDetail(e.detail)].join('  ').trimEnd();
-}
-
 function printTransfer(t: ApiTransferDetail, io: CommandIo): void {
-  const row = (k: string, v: string | number | null | undefined) => {
-    if (v !== null && v !== undefined && v !== '') io.out(`${`${k}:`.padEnd(15)}${v}`);
-  };
-  row('transfer', t.id);
-  row('role', t.role);
-  row('state', t.state);
-  row('format', t.format);
-  row('counterparty', `${t.counterpartyId}${t.counterpartyAddress ? ` at ${t.counterpartyAddress}` : ''}`);
-  row('agreement', t.agreementId);
-  row('asset', t.assetId);
-  row('data address', typeof t.dataAddress?.endpoint === 'string' ? t.dataAddress.endpoint : null);
-  row('data', t.dataStatus ? `${t.dataStatus}${t.bytes !== null ? `, ${t.bytes} bytes` : ''}` : null);
-  row('sha256', t.sha256);
-  row('error', t.error);
-  row('provider pid', t.providerPid);
-  row('consumer pid', t.consumerPid);
-  row('created', t.createdAt);
-  row('updated', t.updatedAt);
-  for (const p of t.pendingMessages ?? []) row('pending', `${p.messageType} (${p.attempts} attempt${p.attempts === 1 ? '' : 's'}${p.lastError ? `, last error: ${p.lastError}` : ''})`);
-  const timeline = t.timeline ?? [];
-  io.out(`timeline (${timeline.length} event${timeline.length === 1 ? '' : 's'}):`);
-  for (const e of timeline) io.out(`  ${timelineLine(e)}`);
+  printProcess(
+    [
+      ['transfer', t.id],
+      ['role', t.role],
+      ['state', t.state],
+      ['format', t.format],
+      ['counterparty', `${t.counterpartyId}${t.counterpartyAddress ? ` at ${t.counterpartyAddress}` : ''}`],
+      ['agreement', t.agreementId],
+      ['asset', t.assetId],
+      ['data address', typeof t.dataAddress?.endpoint === 'string' ? t.dataAddress.endpoint : null],
+      ['data', t.dataStatus ? `${t.dataStatus}${t.bytes !== null ? `, ${t.bytes} bytes` : ''}` : null],
+      ['sha256', t.sha256],
+      ['error', t.error],
+      ['provider pid', t.providerPid],
+      ['consumer pid', t.consumerPid],
+      ['created', t.createdAt],
+      ['updated', t.updatedAt],
+    ],
+    t,
+    io,
+  );
 }
 
 function nonEmpty(raw: string | undefined, what: string): string {
@@ -285,13 +246,8 @@ export const transfersCommand = defineCommand(
     },
     async run({ values, positionals }, io) {
       const id = positionals[0];
-      const state = stringOption(values, 'state')?.toUpperCase();
-      const role = stringOption(values, 'role')?.toLowerCase();
       const agreementId = stringOption(values, 'agreement');
-      if (state !== undefined && !(TRANSFER_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${TRANSFER_STATES.join(', ')}`);
-      if (role !== undefined && role !== 'provider' && role !== 'consumer') throw new UsageError('--role must be provider or consumer');
-      const limit = intOption(values, 'limit', 1, 500) ?? 50;
-      if (id !== undefined && (state || role || agreementId || values.limit !== undefined)) throw new UsageError('--state, --role, --agreement and --limit apply to the list, not to one transfer');
+      const { state, role, limit } = listFilters(values, TRANSFER_STATES, { one: id !== undefined, noun: 'transfer', extra: ['agreement'] });
       const client = managementClient(values, io);
 
       if (id !== undefined) {

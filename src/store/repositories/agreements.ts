@@ -1,4 +1,5 @@
 import type { Sqlite } from '../database';
+import { selectNewest } from './sql';
 import type { Role } from './negotiations';
 
 export type AgreementStatus = 'pending' | 'active' | 'revoked';
@@ -72,12 +73,6 @@ export class AgreementRepository {
   }
 
   list(filter: { role?: Role; status?: AgreementStatus; assetId?: string; limit?: number } = {}): AgreementRecord[] {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: Math.min(filter.limit ?? 50, 500) };
-    if (filter.role) (where.push('role = @role'), (params.role = filter.role));
-    if (filter.status) (where.push('status = @status'), (params.status = filter.status));
-    if (filter.assetId) (where.push('asset_id = @asset'), (params.asset = filter.assetId));
-    const sql = `SELECT * FROM agreements ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY signed_at DESC LIMIT @limit`;
-    return (this.db.prepare(sql).all(params) as Row[]).map(fromRow);
+    return selectNewest<Row>(this.db, 'agreements', { role: filter.role, status: filter.status, asset_id: filter.assetId }, { limit: filter.limit, orderBy: 'signed_at DESC' }).map(fromRow);
   }
 }

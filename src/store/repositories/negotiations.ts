@@ -1,4 +1,5 @@
 import type { Sqlite } from '../database';
+import { selectNewest, updateFields } from './sql';
 import type { NegotiationState } from '../../statemachine/negotiation';
 
 export type Role = 'provider' | 'consumer';
@@ -139,26 +140,16 @@ export class NegotiationRepository {
   }
 
   update(id: string, patch: NegotiationPatch): Negotiation {
-    const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof NegotiationPatch, unknown]>;
-    const sets = entries.map(([k]) => `${COLUMN[k]} = @${k}`);
-    const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
-    for (const [k, v] of entries) params[k] = k === 'offer' && v !== null ? JSON.stringify(v) : v;
-    this.db.prepare(`UPDATE negotiations SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run(params);
+    updateFields(this.db, 'negotiations', COLUMN, id, patch, ['offer']);
     return this.get(id)!;
   }
 
   list(filter: NegotiationFilter = {}): Negotiation[] {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: Math.min(filter.limit ?? 50, 500) };
-    if (filter.role) (where.push('role = @role'), (params.role = filter.role));
-    if (filter.state) (where.push('state = @state'), (params.state = filter.state));
-    if (filter.counterpartyId) (where.push('counterparty_id = @cp'), (params.cp = filter.counterpartyId));
-    if (filter.assetId) (where.push('asset_id = @asset'), (params.asset = filter.assetId));
-    if (filter.before) {
-      where.push('(created_at, id) < (SELECT created_at, id FROM negotiations WHERE id = @before)');
-      params.before = filter.before;
-    }
-    const sql = `SELECT * FROM negotiations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT @limit`;
-    return (this.db.prepare(sql).all(params) as Row[]).map(fromRow);
+    const extra = filter.before ? [{ sql: '(created_at, id) < (SELECT created_at, id FROM negotiations WHERE id = @before)', params: { before: filter.before } }] : [];
+    return selectNewest<Row>(this.db, 'negotiations', { role: filter.role, state: filter.state, counterparty_id: filter.counterpartyId, asset_id: filter.assetId }, {
+      limit: filter.limit,
+      orderBy: 'created_at DESC, id DESC',
+      extra,
+    }).map(fromRow);
   }
 }

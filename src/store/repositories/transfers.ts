@@ -1,4 +1,5 @@
 import type { Sqlite } from '../database';
+import { selectNewest, updateFields } from './sql';
 import type { TransferState } from '../../statemachine/transfer';
 import type { Role } from './negotiations';
 
@@ -149,21 +150,11 @@ export class TransferRepository {
   }
 
   update(id: string, patch: TransferPatch): Transfer {
-    const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as Array<[keyof TransferPatch, unknown]>;
-    const sets = entries.map(([k]) => `${COLUMN[k]} = @${k}`);
-    const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
-    for (const [k, v] of entries) params[k] = k === 'dataAddress' && v !== null ? JSON.stringify(v) : v;
-    this.db.prepare(`UPDATE transfers SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run(params);
+    updateFields(this.db, 'transfers', COLUMN, id, patch, ['dataAddress']);
     return this.get(id)!;
   }
 
   list(filter: { role?: Role; state?: TransferState; agreementId?: string; limit?: number } = {}): Transfer[] {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: Math.min(filter.limit ?? 50, 500) };
-    if (filter.role) (where.push('role = @role'), (params.role = filter.role));
-    if (filter.state) (where.push('state = @state'), (params.state = filter.state));
-    if (filter.agreementId) (where.push('agreement_id = @agreement'), (params.agreement = filter.agreementId));
-    const sql = `SELECT * FROM transfers ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT @limit`;
-    return (this.db.prepare(sql).all(params) as Row[]).map(fromRow);
+    return selectNewest<Row>(this.db, 'transfers', { role: filter.role, state: filter.state, agreement_id: filter.agreementId }, { limit: filter.limit, orderBy: 'created_at DESC, id DESC' }).map(fromRow);
   }
 }
