@@ -1,5 +1,5 @@
 import type { Sqlite } from '../database';
-import { selectNewest, updateFields } from './sql';
+import { ProcessTable } from './process-table';
 import type { NegotiationState } from '../../statemachine/negotiation';
 
 export type Role = 'provider' | 'consumer';
@@ -90,24 +90,16 @@ const COLUMN: Record<keyof NegotiationPatch, string> = {
   counterpartyAddress: 'counterparty_address',
 };
 
-export class NegotiationRepository {
+export class NegotiationRepository extends ProcessTable<Row, Negotiation, NegotiationPatch> {
   private readonly insertStmt;
-  private readonly getStmt;
-  private readonly pendingStmt;
-  private readonly byPeerConsumerPidStmt;
-
-  constructor(private readonly db: Sqlite) {
+  constructor(db: Sqlite) {
+    super(db, 'negotiations', COLUMN, ['offer'], fromRow);
     this.insertStmt = db.prepare(
       `INSERT INTO negotiations (id, role, provider_pid, consumer_pid, counterparty_id, counterparty_address, counterparty_claims,
          state, next_action, asset_id, offer_id, offer, agreement_id, error, created_at, updated_at)
        VALUES (@id, @role, @providerPid, @consumerPid, @counterpartyId, @counterpartyAddress, @claims, @state, @nextAction,
          @assetId, @offerId, @offer, @agreementId, @error, @createdAt, @updatedAt)`,
     );
-    this.getStmt = db.prepare<[string], Row>('SELECT * FROM negotiations WHERE id = ?');
-    this.byPeerConsumerPidStmt = db.prepare<[string, string], Row>(
-      "SELECT * FROM negotiations WHERE role = 'provider' AND counterparty_id = ? AND consumer_pid = ?",
-    );
-    this.pendingStmt = db.prepare<[], Row>('SELECT * FROM negotiations WHERE next_action IS NOT NULL ORDER BY updated_at');
   }
 
   insert(n: Omit<Negotiation, 'createdAt' | 'updatedAt'>): Negotiation {
@@ -117,39 +109,13 @@ export class NegotiationRepository {
     return full;
   }
 
-  get(id: string): Negotiation | undefined {
-    const row = this.getStmt.get(id);
-    return row ? fromRow(row) : undefined;
-  }
 
-  /** A negotiation by the pid this connector assigned in `role` (our pid is our row id). */
-  own(role: Role, pid: string): Negotiation | undefined {
-    const n = this.get(pid);
-    return n?.role === role ? n : undefined;
-  }
 
-  /** A provider-side negotiation by the consumer's pid, for idempotent initial requests. */
-  byPeerConsumerPid(counterpartyId: string, consumerPid: string): Negotiation | undefined {
-    const row = this.byPeerConsumerPidStmt.get(counterpartyId, consumerPid);
-    return row ? fromRow(row) : undefined;
-  }
 
-  /** Negotiations with work owed by this connector (resumed after a restart). */
-  pending(): Negotiation[] {
-    return this.pendingStmt.all().map(fromRow);
-  }
 
-  update(id: string, patch: NegotiationPatch): Negotiation {
-    updateFields(this.db, 'negotiations', COLUMN, id, patch, ['offer']);
-    return this.get(id)!;
-  }
 
   list(filter: NegotiationFilter = {}): Negotiation[] {
     const extra = filter.before ? [{ sql: '(created_at, id) < (SELECT created_at, id FROM negotiations WHERE id = @before)', params: { before: filter.before } }] : [];
-    return selectNewest<Row>(this.db, 'negotiations', { role: filter.role, state: filter.state, counterparty_id: filter.counterpartyId, asset_id: filter.assetId }, {
-      limit: filter.limit,
-      orderBy: 'created_at DESC, id DESC',
-      extra,
-    }).map(fromRow);
+    return this.newest({ role: filter.role, state: filter.state, counterparty_id: filter.counterpartyId, asset_id: filter.assetId }, filter.limit, extra);
   }
 }

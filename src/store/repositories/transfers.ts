@@ -1,5 +1,5 @@
 import type { Sqlite } from '../database';
-import { selectNewest, updateFields } from './sql';
+import { ProcessTable } from './process-table';
 import type { TransferState } from '../../statemachine/transfer';
 import type { Role } from './negotiations';
 
@@ -85,24 +85,19 @@ const COLUMN: Record<keyof TransferPatch, string> = {
   counterpartyAddress: 'counterparty_address',
 };
 
-export class TransferRepository {
+export class TransferRepository extends ProcessTable<Row, Transfer, TransferPatch> {
   private readonly insertStmt;
-  private readonly getStmt;
-  private readonly byPeerConsumerPidStmt;
-  private readonly pendingStmt;
   private readonly liveForAgreementStmt;
   private readonly startedPushesStmt;
 
-  constructor(private readonly db: Sqlite) {
+  constructor(db: Sqlite) {
+    super(db, 'transfers', COLUMN, ['dataAddress'], fromRow);
     this.insertStmt = db.prepare(
       `INSERT INTO transfers (id, role, provider_pid, consumer_pid, counterparty_id, counterparty_address, agreement_id, asset_id, format,
          state, next_action, data_address, data_status, bytes, sha256, error, created_at, updated_at)
        VALUES (@id, @role, @providerPid, @consumerPid, @counterpartyId, @counterpartyAddress, @agreementId, @assetId, @format,
          @state, @nextAction, @dataAddress, @dataStatus, @bytes, @sha256, @error, @createdAt, @updatedAt)`,
     );
-    this.getStmt = db.prepare<[string], Row>('SELECT * FROM transfers WHERE id = ?');
-    this.byPeerConsumerPidStmt = db.prepare<[string, string], Row>("SELECT * FROM transfers WHERE role = 'provider' AND counterparty_id = ? AND consumer_pid = ?");
-    this.pendingStmt = db.prepare<[], Row>('SELECT * FROM transfers WHERE next_action IS NOT NULL ORDER BY updated_at');
     this.liveForAgreementStmt = db.prepare<[string], Row>(
       "SELECT * FROM transfers WHERE agreement_id = ? AND state IN ('REQUESTED', 'STARTED', 'SUSPENDED') ORDER BY created_at",
     );
@@ -118,26 +113,9 @@ export class TransferRepository {
     return full;
   }
 
-  get(id: string): Transfer | undefined {
-    const row = this.getStmt.get(id);
-    return row ? fromRow(row) : undefined;
-  }
 
-  /** A transfer by the pid this connector assigned in `role` (our pid is our row id). */
-  own(role: Role, pid: string): Transfer | undefined {
-    const t = this.get(pid);
-    return t?.role === role ? t : undefined;
-  }
 
-  /** A provider-side transfer by the consumer's pid, for idempotent requests. */
-  byPeerConsumerPid(counterpartyId: string, consumerPid: string): Transfer | undefined {
-    const row = this.byPeerConsumerPidStmt.get(counterpartyId, consumerPid);
-    return row ? fromRow(row) : undefined;
-  }
 
-  pending(): Transfer[] {
-    return this.pendingStmt.all().map(fromRow);
-  }
 
   /** Transfers of an agreement that have not ended (to stop them when the agreement ends). */
   liveForAgreement(agreementId: string): Transfer[] {
@@ -149,12 +127,8 @@ export class TransferRepository {
     return this.startedPushesStmt.all().map(fromRow);
   }
 
-  update(id: string, patch: TransferPatch): Transfer {
-    updateFields(this.db, 'transfers', COLUMN, id, patch, ['dataAddress']);
-    return this.get(id)!;
-  }
 
   list(filter: { role?: Role; state?: TransferState; agreementId?: string; limit?: number } = {}): Transfer[] {
-    return selectNewest<Row>(this.db, 'transfers', { role: filter.role, state: filter.state, agreement_id: filter.agreementId }, { limit: filter.limit, orderBy: 'created_at DESC, id DESC' }).map(fromRow);
+    return this.newest({ role: filter.role, state: filter.state, agreement_id: filter.agreementId }, filter.limit);
   }
 }
