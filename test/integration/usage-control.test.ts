@@ -1,8 +1,11 @@
-import crypto from 'node:crypto';
+import crypto, { X509Certificate, createPrivateKey } from 'node:crypto';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { tempDir } from '../helpers/cli';
+import { generateKeyPair, issueCertificate, certificateToPem, privateKeyToPem } from '../../src/pki';
 import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
 
 /**
@@ -198,5 +201,46 @@ describe('usage control between two connector processes', () => {
       return r.length > 0 && r;
     }, 10_000, 'the deletion receipt');
     expect(receipts[0].consumerId).toBe(consumer.participantId);
+  });
+
+  it('performs the notify duty: one message per use to the provider-given URL, signed with the peer token', async () => {
+    const caCert = fs.readFileSync(path.join(tmp.dir, 'ca', 'ca.crt.pem'), 'utf8');
+    const caKey = fs.readFileSync(path.join(tmp.dir, 'ca', 'ca.key.pem'), 'utf8');
+    const { privateKey, publicKey } = generateKeyPair('ec');
+    const cert = issueCertificate({
+      subject: { commonName: 'localhost' },
+      subjectPublicKey: publicKey,
+      issuer: { certificate: new X509Certificate(caCert), privateKey: createPrivateKey(caKey) },
+      profile: 'connector',
+      validityDays: 2,
+      participantId: 'urn:notify-sink',
+      hostnames: ['localhost'],
+    });
+    const received: Array<{ auth: string; body: Record<string, unknown> }> = [];
+    const sink = https.createServer({ key: privateKeyToPem(privateKey), cert: certificateToPem(cert) }, (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        received.push({ auth: req.headers.authorization ?? '', body: JSON.parse(body) as Record<string, unknown> });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    try {
+      const recipient = `https://localhost:${(sink.address() as AddressInfo).port}/usage-events`;
+      await publishSample(provider, {
+        assetId: 'notify-me',
+        contractPolicy: { permission: [{ action: 'use', duty: [{ action: 'notify', constraint: [{ leftOperand: 'recipient', operator: 'eq', rightOperand: recipient }] }] }] },
+      });
+      const n = await negotiate('notify-me');
+      const { id } = await started(n.agreementId);
+      await api(consumer, 'POST', `/transfers/${encodeURIComponent(id)}/download`, { fileName: 'notify.csv' });
+      await eventually(async () => received.length > 0, 10_000, 'the notification');
+      expect(received[0]!.body).toMatchObject({ '@type': 'UsageNotification', agreementId: n.agreementId, use: 'received' });
+      expect(received[0]!.auth).toMatch(/^Bearer ey/);
+    } finally {
+      sink.closeAllConnections();
+      await new Promise((r) => sink.close(r));
+    }
   });
 });
