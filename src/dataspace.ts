@@ -171,6 +171,7 @@ export function createDataspace(deps: {
     messageType === USAGE_NOTIFICATION || messageType === DELETION_RECEIPT ? usage! : messageType.startsWith('Transfer') ? transfers : negotiations;
   dispatcher = new OutboxDispatcher({
     outbox: store.outbox,
+    transaction: (fn) => store.transaction(fn),
     client,
     observer: {
       prepare: (e) => owner(e.messageType).prepare(e),

@@ -44,6 +44,8 @@ export class OutboxDispatcher {
   constructor(
     private readonly deps: {
       outbox: OutboxRepository;
+      /** Runs the removal of a settled entry and its observer's bookkeeping as one transaction. */
+      transaction: <T>(fn: () => T) => T;
       client: DspClient;
       observer: OutboxObserver;
       retry: RetryPolicy;
@@ -87,7 +89,6 @@ export class OutboxDispatcher {
   }
 
   private async deliver(queued: OutboxEntry): Promise<void> {
-    let response: DspResponse | undefined;
     let error: string;
     let entry: OutboxEntry | null;
     try {
@@ -101,35 +102,39 @@ export class OutboxDispatcher {
       return;
     }
     try {
-      response = await this.deps.client.post(entry.url, entry.audience, entry.body);
+      const response = await this.deps.client.post(entry.url, entry.audience, entry.body);
       if (response.status >= 200 && response.status < 300) {
-        this.deps.outbox.delivered(entry.id);
-        this.deps.observer.delivered(entry, response);
+        this.settle(entry, () => this.deps.observer.delivered(entry, response));
         return;
       }
       if (!isRetryable(response.status)) {
-        this.deps.outbox.delivered(entry.id); // removed: it will never be accepted
-        this.deps.observer.rejected(entry, response);
+        this.settle(entry, () => this.deps.observer.rejected(entry, response)); // it will never be accepted
         return;
       }
       error = `HTTP ${response.status}`;
     } catch (err) {
       error = describeError(err);
       if ((err as { code?: string }).code === 'ADDRESS_FORBIDDEN' || (err as { code?: string }).code === 'ADDRESS_NOT_HTTPS') {
-        this.deps.outbox.delivered(entry.id);
-        this.deps.observer.rejected(entry, { status: 0, body: { reason: [error] } });
+        this.settle(entry, () => this.deps.observer.rejected(entry, { status: 0, body: { reason: [error] } }));
         return;
       }
     }
     const next = Date.now() + backoffDelay(entry.attempts, this.deps.retry);
     if (next > entry.giveUpAt) {
-      this.deps.outbox.delivered(entry.id);
       this.deps.logger.warn('giving up on a message', { processId: entry.processId, messageType: entry.messageType, attempts: entry.attempts + 1, error });
-      this.deps.observer.gaveUp(entry, error);
+      this.settle(entry, () => this.deps.observer.gaveUp(entry, error));
       return;
     }
     this.deps.outbox.scheduleRetry(entry.id, next, error);
     this.deps.logger.debug('message delivery failed, will retry', { processId: entry.processId, messageType: entry.messageType, attempt: entry.attempts + 1, error });
+  }
+
+  /** Remove a settled entry and record the outcome in one transaction: a crash cannot lose one or the other. */
+  private settle(entry: OutboxEntry, record: () => void): void {
+    this.deps.transaction(() => {
+      this.deps.outbox.delivered(entry.id);
+      record();
+    });
   }
 
   /** Stop scheduling and wait for deliveries under way. */
