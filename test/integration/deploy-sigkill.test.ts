@@ -69,6 +69,7 @@ describe('power-loss safety: SIGKILL under write load', () => {
   let providerPort: number;
   const acked: Acked = { assets: new Set(), policies: new Set() };
   const negotiationIds: string[] = [];
+  const transferIds: string[] = [];
   let auditEntries = 0;
 
   beforeAll(async () => {
@@ -94,6 +95,12 @@ describe('power-loss safety: SIGKILL under write load', () => {
     const catalog = await api(consumer, 'POST', '/catalog/request', { counterPartyAddress: dsp(), counterPartyId: provider.participantId });
     const offerId: string = catalog.dataset[0].hasPolicy[0]['@id'];
     const delays: number[] = [];
+    // One agreement, under which transfers are requested while the provider is killed.
+    const first = await api(consumer, 'POST', '/negotiations', { counterPartyAddress: dsp(), counterPartyId: provider.participantId, offerId });
+    const agreementId = (await eventually(async () => {
+      const n = await api(consumer, 'GET', `/negotiations/${encodeURIComponent(first.id)}`);
+      return n.state === 'FINALIZED' && n;
+    })).agreementId as string;
 
     for (let round = 1; round <= ROUNDS; round++) {
       const stop = { killed: false };
@@ -109,12 +116,22 @@ describe('power-loss safety: SIGKILL under write load', () => {
           }
         }
       })();
+      const transferring = (async () => {
+        while (!stop.killed) {
+          try {
+            transferIds.push((await api(consumer, 'POST', '/transfers', { agreementId })).id);
+          } catch {
+            /* not expected: the consumer accepts the request and its outbox retries */
+          }
+          await new Promise((r) => setTimeout(r, 30));
+        }
+      })();
       const delay = 150 + Math.floor(Math.random() * 600);
       delays.push(delay);
       await new Promise((r) => setTimeout(r, delay));
       stop.killed = true;
       await provider.node!.stop('SIGKILL');
-      await Promise.all([...writers, negotiating]);
+      await Promise.all([...writers, negotiating, transferring]);
 
       const crash = checkCrashState(path.join(provider.dir, 'data'), path.join(tmp.dir, `crash-${round}`));
       expect(crash.integrity).toBe('ok');
@@ -150,6 +167,19 @@ describe('power-loss safety: SIGKILL under write load', () => {
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(seqs.length).toBeGreaterThan(0);
     }
+
+    // Every transfer the provider acknowledged exists at the provider, in a state it can have reached.
+    const transfersSeen = await Promise.all(transferIds.map((id) => api(consumer, 'GET', `/transfers/${encodeURIComponent(id)}`)));
+    const ackedTransfers = transfersSeen.filter((t) => t.providerPid);
+    expect(ackedTransfers.length).toBeGreaterThan(0);
+    for (const t of ackedTransfers) {
+      const theirs = await eventually<{ role: string; state: string; agreementId: string }>(() => api(provider, 'GET', `/transfers/${encodeURIComponent(t.providerPid)}`), 5000, `provider transfer ${t.providerPid}`);
+      expect(theirs).toMatchObject({ role: 'provider', agreementId });
+      expect(['REQUESTED', 'STARTED', 'SUSPENDED', 'COMPLETED', 'TERMINATED']).toContain(theirs.state);
+    }
+    // The audit chain verifies after all the kills.
+    const audit = await api(provider, 'GET', '/audit/verify');
+    expect(audit.ok).toBe(true);
 
     // Finally a clean stop and the connector's own check.
     expect(await provider.node!.stop('SIGTERM')).toBe(0);
