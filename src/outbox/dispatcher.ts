@@ -40,6 +40,7 @@ export class OutboxDispatcher {
   private timerAt = Infinity;
   private readonly inFlight = new Map<string, Promise<void>>();
   private stopped = false;
+  private kickPending = false;
 
   constructor(
     private readonly deps: {
@@ -59,8 +60,20 @@ export class OutboxDispatcher {
     this.kick();
   }
 
-  /** Send whatever is due now, then sleep until the next due entry. */
+  /**
+   * Send whatever is due now, then sleep until the next due entry. Kicks within one turn of the
+   * event loop (every commit and every finished delivery kicks) are coalesced into one scan.
+   */
   kick(): void {
+    if (this.stopped || this.kickPending) return;
+    this.kickPending = true;
+    setImmediate(() => {
+      this.kickPending = false;
+      this.scan();
+    });
+  }
+
+  private scan(): void {
     if (this.stopped) return;
     const now = Date.now();
     for (const entry of this.deps.outbox.due(now, this.deps.batchSize ?? 64)) {
@@ -83,7 +96,7 @@ export class OutboxDispatcher {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Infinity;
-      this.kick();
+      this.scan();
     }, Math.max(0, next - Date.now()));
     this.timer.unref();
   }

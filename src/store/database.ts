@@ -62,6 +62,18 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Sqlite {
   }
 }
 
+/**
+ * A second connection to the same database for bookkeeping whose loss on a power cut is harmless
+ * (ids of peer tokens already seen, kept for five minutes): synchronous=NORMAL, so its commits do
+ * not wait for an fsync. It never writes protocol state.
+ */
+export function openBookkeeping(file: string, busyTimeoutMs = 5000): Sqlite {
+  const db = new BetterSqlite3(file, { fileMustExist: true });
+  db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+  db.pragma('synchronous = NORMAL');
+  return db;
+}
+
 export function schemaVersion(db: Sqlite): number {
   return db.pragma('user_version', { simple: true }) as number;
 }

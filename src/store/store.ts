@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DATABASE_FILE_NAME, openDatabase, type OpenOptions, type Sqlite } from './database';
+import { DATABASE_FILE_NAME, openBookkeeping, openDatabase, type OpenOptions, type Sqlite } from './database';
 import { ApiKeyRepository } from './repositories/api-keys';
 import { SettingsRepository } from './repositories/settings';
 import { AssetRepository } from './repositories/assets';
@@ -38,7 +38,12 @@ export class Store {
   readonly deletionDuties: DeletionDutyRepository;
   readonly deletionReceipts: DeletionReceiptRepository;
 
-  private constructor(readonly db: Sqlite, readonly file: string) {
+  private constructor(
+    readonly db: Sqlite,
+    readonly file: string,
+    /** Connection for bookkeeping that need not survive a power cut (see openBookkeeping). */
+    private readonly bookkeeping: Sqlite | null,
+  ) {
     this.settings = new SettingsRepository(db);
     this.apiKeys = new ApiKeyRepository(db);
     this.assets = new AssetRepository(db);
@@ -48,7 +53,7 @@ export class Store {
     this.agreements = new AgreementRepository(db);
     this.processEvents = new ProcessEventRepository(db);
     this.outbox = new OutboxRepository(db);
-    this.seenTokens = new SeenTokenRepository(db);
+    this.seenTokens = new SeenTokenRepository(bookkeeping ?? db);
     this.transfers = new TransferRepository(db);
     this.fileDigests = new FileDigestRepository(db);
     this.audit = new AuditRepository(db);
@@ -65,7 +70,8 @@ export class Store {
 
   static open(dataDir: string, opts: OpenOptions = {}): Store {
     const file = Store.databaseFile(dataDir);
-    return new Store(openDatabase(file, opts), file);
+    const db = openDatabase(file, opts);
+    return new Store(db, file, opts.readonly ? null : openBookkeeping(file, opts.busyTimeoutMs));
   }
 
   /** Run `fn` in an IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlocks). */
@@ -74,6 +80,7 @@ export class Store {
   }
 
   close(): void {
+    if (this.bookkeeping?.open) this.bookkeeping.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -42,8 +42,11 @@ export class DspClient {
     if (!this.agent || key !== this.agentCas) {
       void this.agent?.close();
       this.agentCas = key;
+      // One secure context for every connection: building one per connection from ~140 system roots
+      // cost more CPU than the protocol itself under load.
+      const secureContext = tls.createSecureContext({ ca: [...tls.rootCertificates, ...cas] });
       this.agent = new (undiciLib().Agent)({
-        connect: { ca: [...tls.rootCertificates, ...cas], lookup: this.opts.guard.lookup(), timeout: 10_000 },
+        connect: { secureContext, lookup: this.opts.guard.lookup(), timeout: 10_000 },
         headersTimeout: this.opts.timeoutMs ?? 30_000,
         bodyTimeout: this.opts.timeoutMs ?? 30_000,
         maxResponseSize: this.opts.maxResponseBytes ?? 16 * 1024 * 1024,

@@ -59,9 +59,9 @@ export class OutboxRepository {
     );
     // Only the oldest entry of each process may be sent: messages of one process leave in order.
     this.headsStmt = db.prepare<[number, number], Row>(
-      `SELECT o.* FROM outbox o
-       WHERE o.id = (SELECT min(id) FROM outbox WHERE process_id = o.process_id) AND o.next_attempt_at <= ?
-       ORDER BY o.next_attempt_at LIMIT ?`,
+      `SELECT * FROM outbox
+       WHERE id IN (SELECT min(id) FROM outbox GROUP BY process_id) AND next_attempt_at <= ?
+       ORDER BY next_attempt_at LIMIT ?`,
     );
     this.headForStmt = db.prepare<[string], Row>('SELECT * FROM outbox WHERE process_id = ? ORDER BY id LIMIT 1');
     this.nextDueStmt = db.prepare<[], { at: number | null }>('SELECT min(next_attempt_at) AS at FROM outbox');
