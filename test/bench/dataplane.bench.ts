@@ -13,6 +13,7 @@
  *
  * This module is also the child processes' entry point (HEDGEROW_BENCH_ROLE).
  */
+import { localhostTls } from '../helpers/tls';
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -23,7 +24,6 @@ import { Agent, request } from 'undici';
 import { downloadToFile } from '../../src/dataplane/download';
 import { DigestCache } from '../../src/dataplane/file-source';
 import { serveAsset } from '../../src/dataplane/serve';
-import { certificateToPem, createCertificateAuthority, generateKeyPair, issueCertificate, privateKeyToPem } from '../../src/pki';
 
 const GiB = 1024 ** 3;
 const ROUNDS = Number(process.env.HEDGEROW_BENCH_ROUNDS ?? 5);
@@ -183,21 +183,11 @@ function nextMessage<T extends { type: string } = { type: string }>(child: Child
 }
 
 function makeTls(tmp: string): { key: string; cert: string; ca: string } {
-  const ca = createCertificateAuthority({ subject: { commonName: 'Bench CA' }, keyType: 'ec', validityDays: 2 });
-  const { privateKey, publicKey } = generateKeyPair('ec');
-  const cert = issueCertificate({
-    subject: { commonName: 'localhost' },
-    subjectPublicKey: publicKey,
-    issuer: ca,
-    profile: 'connector',
-    validityDays: 1,
-    participantId: 'did:web:localhost',
-    hostnames: ['localhost'],
-  });
+  const identity = localhostTls();
   const files = { key: path.join(tmp, 'key.pem'), cert: path.join(tmp, 'cert.pem'), ca: path.join(tmp, 'ca.pem') };
-  fs.writeFileSync(files.key, privateKeyToPem(privateKey), { mode: 0o600 });
-  fs.writeFileSync(files.cert, certificateToPem(cert));
-  fs.writeFileSync(files.ca, certificateToPem(ca.certificate));
+  fs.writeFileSync(files.key, identity.key, { mode: 0o600 });
+  fs.writeFileSync(files.cert, identity.cert);
+  fs.writeFileSync(files.ca, identity.caPem);
   return files;
 }
 

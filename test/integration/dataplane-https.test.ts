@@ -2,6 +2,7 @@
  * The data plane over real HTTPS on loopback: serveAsset on the provider side, downloadToFile and pushAsset on
  * the consumer side, with a throwaway CA and server certificate from src/pki.
  */
+import { localhostTls } from '../helpers/tls';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -11,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
 import { Agent, request } from 'undici';
-import { certificateToPem, createCertificateAuthority, generateKeyPair, issueCertificate, privateKeyToPem } from '../../src/pki';
 import { AddressGuard } from '../../src/net/address-guard';
 import { HedgerowError } from '../../src/errors';
 import { DigestCache } from '../../src/dataplane/file-source';
@@ -109,20 +109,10 @@ describe('data plane over HTTPS on loopback', () => {
     content = crypto.randomBytes(16 * MiB);
     fs.writeFileSync(path.join(root, 'field.bin'), content);
 
-    const ca = createCertificateAuthority({ subject: { commonName: 'Data plane test CA' }, keyType: 'ec', validityDays: 2 });
-    const { privateKey, publicKey } = generateKeyPair('ec');
-    const cert = issueCertificate({
-      subject: { commonName: 'localhost' },
-      subjectPublicKey: publicKey,
-      issuer: ca,
-      profile: 'connector',
-      validityDays: 1,
-      participantId: 'did:web:localhost',
-      hostnames: ['localhost'],
-    });
-    caPem = certificateToPem(ca.certificate);
-    tls.key = privateKeyToPem(privateKey);
-    tls.cert = certificateToPem(cert);
+    const identity = localhostTls();
+    caPem = identity.caPem;
+    tls.key = identity.key;
+    tls.cert = identity.cert;
     server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
       seen.push({
         url: req.url!,

@@ -2,6 +2,7 @@
  * A 1 GiB (sparse) file pulled over HTTPS on loopback with the connection cut part-way, resumed, digest checked.
  * Memory must stay flat: the RSS growth over the whole pull is checked too.
  */
+import { localhostTls } from '../helpers/tls';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -9,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent } from 'undici';
-import { certificateToPem, createCertificateAuthority, generateKeyPair, issueCertificate, privateKeyToPem } from '../../src/pki';
 import { DigestCache } from '../../src/dataplane/file-source';
 import { serveAsset } from '../../src/dataplane/serve';
 import { downloadToFile, partPaths } from '../../src/dataplane/download';
@@ -41,19 +41,9 @@ describe('1 GiB sparse file over HTTPS, cut and resumed', () => {
     fs.ftruncateSync(fd, GiB);
     fs.writeSync(fd, 'hedgerow', GiB - 8); // a few non-zero bytes at the very end, so a short file cannot match
     fs.closeSync(fd);
-    const ca = createCertificateAuthority({ subject: { commonName: 'Large test CA' }, keyType: 'ec', validityDays: 2 });
-    const { privateKey, publicKey } = generateKeyPair('ec');
-    const cert = issueCertificate({
-      subject: { commonName: 'localhost' },
-      subjectPublicKey: publicKey,
-      issuer: ca,
-      profile: 'connector',
-      validityDays: 1,
-      participantId: 'did:web:localhost',
-      hostnames: ['localhost'],
-    });
+    const identity = localhostTls();
     const digests = new DigestCache();
-    server = https.createServer({ key: privateKeyToPem(privateKey), cert: certificateToPem(cert) }, (req, res) => {
+    server = https.createServer({ key: identity.key, cert: identity.cert }, (req, res) => {
       requests++;
       if (requests === 1) {
         // Drop the connection once `cutAt` body bytes have gone out.
@@ -72,7 +62,7 @@ describe('1 GiB sparse file over HTTPS, cut and resumed', () => {
     });
     await new Promise<void>((r) => server.listen(0, 'localhost', r));
     url = `https://localhost:${(server.address() as AddressInfo).port}/big.bin`;
-    agent = new Agent({ connect: { ca: certificateToPem(ca.certificate) } });
+    agent = new Agent({ connect: { ca: identity.caPem } });
   });
 
   afterAll(async () => {

@@ -1,8 +1,6 @@
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { Agent, request } from 'undici';
-import { runCli, startNode, tempDir, type RunningNode } from '../helpers/cli';
+import { tempDir, type RunningNode } from '../helpers/cli';
+import { CTX, CUT_ID, TCK_ID, TCK_TOKEN, startConformanceCut, uuid, type ConformanceCut, type Json } from '../helpers/conformance-cut';
 import { FakeTck, type Received } from '../helpers/fake-tck';
 import { validateDspMessage } from '../../src/protocol/dsp/schema-validator';
 import { expandDsp } from '../helpers/dsp-jsonld';
@@ -13,13 +11,7 @@ import { expandDsp } from '../helpers/dsp-jsonld';
  * conformance profile by a fake TCK that behaves like the real one (static Authorization header,
  * bare-UUID pids, plain-HTTP callback server answering 404 until a handler is registered).
  */
-const CTX = ['https://w3id.org/dspace/2025/1/context.jsonld'];
-const TCK_ID = 'TCK_PARTICIPANT';
-const TCK_TOKEN = '{"region":"any","audience":"any","clientId":"TCK_PARTICIPANT"}';
-const CUT_ID = 'urn:hedgerow:cut';
-const uuid = () => crypto.randomUUID();
 
-type Json = Record<string, unknown>;
 type Step =
   | { recv: 'offer' | 'agreement' | 'finalized' | 'termination' | 'accepted' | 'verification' | 'counter' }
   | { send: 'termination' | 'counter' | 'accepted' | 'verification' | 'offer' | 'agreement' | 'finalized'; fails?: true }
@@ -47,32 +39,21 @@ const RECV_TYPE: Record<string, string> = {
 describe('DSP TCK scenarios: catalog and contract negotiation, both roles', () => {
   const tmp = tempDir();
   const tck = new FakeTck();
+  let conformance: ConformanceCut;
   let cut: RunningNode;
   let agent: Agent;
   let dsp: string;
   let apiKey: string;
+  let call: ConformanceCut['call'];
 
   beforeAll(async () => {
     await tck.start();
-    const init = runCli(['init', '--participant-id', CUT_ID, '--hostname', 'localhost'], { cwd: tmp.dir });
-    expect(init.status).toBe(0);
-    apiKey = /management API key[^:]*: (hr_\S+)/.exec(init.stdout)![1]!;
-    const config = path.join(tmp.dir, 'tck.json');
-    fs.writeFileSync(
-      config,
-      JSON.stringify({
-        conformance: { enabled: true },
-        dsp: { staticTokens: { [TCK_TOKEN]: TCK_ID }, allowedAddresses: ['127.0.0.1', 'localhost'], outbox: { retryInitialMs: 40, retryMaxSeconds: 1, giveUpHours: 1 } },
-      }),
-    );
-    cut = await startNode({ cwd: tmp.dir, args: ['--config', config] });
-    agent = new Agent({ connect: { ca: fs.readFileSync(path.join(tmp.dir, 'certs', 'dev-ca', 'ca.crt.pem')) } });
-    dsp = `https://localhost:${cut.publicPort}/dsp/2025-1`;
+    conformance = await startConformanceCut(tmp.dir);
+    ({ node: cut, agent, dsp, apiKey, call } = conformance);
   });
 
   afterAll(async () => {
-    await cut?.stop();
-    await agent?.close();
+    await conformance?.stop();
     await tck.stop();
     tmp.cleanup();
   });
@@ -80,17 +61,6 @@ describe('DSP TCK scenarios: catalog and contract negotiation, both roles', () =
   afterEach(() => {
     expect(tck.problems).toEqual([]);
   });
-
-  async function call(method: 'GET' | 'POST', url: string, body?: Json): Promise<{ status: number; body: Json | null }> {
-    const res = await request(url, {
-      method,
-      dispatcher: agent,
-      headers: { authorization: TCK_TOKEN, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.body.text();
-    return { status: res.statusCode, body: text ? (JSON.parse(text) as Json) : null };
-  }
 
   /** A 4xx that is not 404, with a schema-valid error body: what the TCK demands for illegal transitions. */
   function expectRefused(res: { status: number; body: Json | null }, errorType: string) {

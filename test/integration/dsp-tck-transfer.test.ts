@@ -1,8 +1,6 @@
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { Agent, request } from 'undici';
-import { runCli, startNode, tempDir, type RunningNode } from '../helpers/cli';
+import { tempDir, type RunningNode } from '../helpers/cli';
+import { CTX, TCK_ID, TCK_TOKEN, startConformanceCut, uuid, type ConformanceCut, type Json } from '../helpers/conformance-cut';
 import { FakeTck, type Received } from '../helpers/fake-tck';
 import { validateDspMessage } from '../../src/protocol/dsp/schema-validator';
 import { DSP_NS, expandDsp } from '../helpers/dsp-jsonld';
@@ -18,16 +16,9 @@ import { DSP_NS, expandDsp } from '../helpers/dsp-jsonld';
  * TCK: refused requests (unknown or foreign agreement, unsupported format, push without address) and
  * idempotent re-requests.
  */
-const CTX = ['https://w3id.org/dspace/2025/1/context.jsonld'];
-const TCK_ID = 'TCK_PARTICIPANT';
-const TCK_TOKEN = '{"region":"any","audience":"any","clientId":"TCK_PARTICIPANT"}';
 const OTHER_ID = 'OTHER_PARTICIPANT';
 const OTHER_TOKEN = '{"region":"any","audience":"any","clientId":"OTHER_PARTICIPANT"}';
-const CUT_ID = 'urn:hedgerow:cut';
 const HTTP = 'https://w3id.org/idsa/v4.1/HTTP';
-const uuid = () => crypto.randomUUID();
-
-type Json = Record<string, unknown>;
 type Msg = 'start' | 'completion' | 'suspension' | 'termination';
 type Step = { recv: Msg } | { send: Msg; fails?: true } | { state: string };
 
@@ -61,38 +52,23 @@ const TCK_DATA_ADDRESS = { '@type': 'DataAddress', endpoint: 'http://example.com
 describe('DSP TCK scenarios: transfer process, both roles', () => {
   const tmp = tempDir();
   const tck = new FakeTck();
+  let conformance: ConformanceCut;
   let cut: RunningNode;
   let agent: Agent;
   let dsp: string;
   let callbackBase: string;
   let apiKey: string;
+  let call: ConformanceCut['call'];
 
   beforeAll(async () => {
     await tck.start();
-    const init = runCli(['init', '--participant-id', CUT_ID, '--hostname', 'localhost'], { cwd: tmp.dir });
-    expect(init.status).toBe(0);
-    apiKey = /management API key[^:]*: (hr_\S+)/.exec(init.stdout)![1]!;
-    const config = path.join(tmp.dir, 'tck.json');
-    fs.writeFileSync(
-      config,
-      JSON.stringify({
-        conformance: { enabled: true },
-        dsp: {
-          staticTokens: { [TCK_TOKEN]: TCK_ID, [OTHER_TOKEN]: OTHER_ID },
-          allowedAddresses: ['127.0.0.1', 'localhost'],
-          outbox: { retryInitialMs: 40, retryMaxSeconds: 1, giveUpHours: 1 },
-        },
-      }),
-    );
-    cut = await startNode({ cwd: tmp.dir, args: ['--config', config] });
-    agent = new Agent({ connect: { ca: fs.readFileSync(path.join(tmp.dir, 'certs', 'dev-ca', 'ca.crt.pem')) } });
-    dsp = `https://localhost:${cut.publicPort}/dsp/2025-1`;
+    conformance = await startConformanceCut(tmp.dir, { [OTHER_TOKEN]: OTHER_ID });
+    ({ node: cut, agent, dsp, apiKey, call } = conformance);
     callbackBase = `${dsp}/callback`;
   });
 
   afterAll(async () => {
-    await cut?.stop();
-    await agent?.close();
+    await conformance?.stop();
     await tck.stop();
     tmp.cleanup();
   });
@@ -101,17 +77,6 @@ describe('DSP TCK scenarios: transfer process, both roles', () => {
     await new Promise((r) => setTimeout(r, 20)); // the fake TCK checks what it received asynchronously
     expect(tck.problems).toEqual([]);
   });
-
-  async function call(method: 'GET' | 'POST', url: string, body?: Json, token = TCK_TOKEN): Promise<{ status: number; body: Json | null }> {
-    const res = await request(url, {
-      method,
-      dispatcher: agent,
-      headers: { authorization: token, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.body.text();
-    return { status: res.statusCode, body: text ? (JSON.parse(text) as Json) : null };
-  }
 
   /** What the TCK checks on every TransferProcess it reads: schema, string @type, JSON-LD expansion to the DSP state IRI. */
   async function expectTransferProcess(body: Json | null, state?: string): Promise<void> {

@@ -1,4 +1,4 @@
-import crypto, { X509Certificate, createPrivateKey } from 'node:crypto';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { tempDir } from '../helpers/cli';
 import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
-import { generateKeyPair, issueCertificate, certificateToPem, privateKeyToPem } from '../../src/pki';
+import { loadCaDirectory } from '../../src/pki/ca-directory';
+import { localhostTls } from '../helpers/tls';
 
 /**
  * Transfer process and data plane between two real connector processes: pull with digest check,
@@ -139,14 +140,10 @@ describe('transfers between two connector processes', () => {
 
   it('pushes to a consumer-supplied HTTPS endpoint with its authorization, then completes', async () => {
     // A receiving server with a certificate from the dataspace CA (the provider trusts that CA).
-    const caCert = fs.readFileSync(path.join(tmp.dir, 'ca', 'ca.crt.pem'), 'utf8');
-    const caKey = fs.readFileSync(path.join(tmp.dir, 'ca', 'ca.key.pem'), 'utf8');
-    const issuer = { certificate: new X509Certificate(caCert), privateKey: createPrivateKey(caKey) };
-    const { privateKey, publicKey } = generateKeyPair('ec');
-    const cert = issueCertificate({ subject: { commonName: 'localhost' }, subjectPublicKey: publicKey, issuer, profile: 'connector', validityDays: 2, participantId: 'urn:sink', hostnames: ['localhost'] });
+    const identity = localhostTls(loadCaDirectory(path.join(tmp.dir, 'ca')));
     const received: Buffer[] = [];
     let auth = '';
-    const sink = https.createServer({ key: privateKeyToPem(privateKey), cert: certificateToPem(cert) }, (req, res) => {
+    const sink = https.createServer({ key: identity.key, cert: identity.cert }, (req, res) => {
       auth = req.headers.authorization ?? '';
       req.on('data', (c: Buffer) => received.push(c));
       req.on('end', () => res.writeHead(201).end());

@@ -1,11 +1,12 @@
-import crypto, { X509Certificate, createPrivateKey } from 'node:crypto';
+import crypto from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { tempDir } from '../helpers/cli';
-import { generateKeyPair, issueCertificate, certificateToPem, privateKeyToPem } from '../../src/pki';
+import { loadCaDirectory } from '../../src/pki/ca-directory';
+import { localhostTls } from '../helpers/tls';
 import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
 
 /**
@@ -204,20 +205,9 @@ describe('usage control between two connector processes', () => {
   });
 
   it('performs the notify duty: one message per use to the provider-given URL, signed with the peer token', async () => {
-    const caCert = fs.readFileSync(path.join(tmp.dir, 'ca', 'ca.crt.pem'), 'utf8');
-    const caKey = fs.readFileSync(path.join(tmp.dir, 'ca', 'ca.key.pem'), 'utf8');
-    const { privateKey, publicKey } = generateKeyPair('ec');
-    const cert = issueCertificate({
-      subject: { commonName: 'localhost' },
-      subjectPublicKey: publicKey,
-      issuer: { certificate: new X509Certificate(caCert), privateKey: createPrivateKey(caKey) },
-      profile: 'connector',
-      validityDays: 2,
-      participantId: 'urn:notify-sink',
-      hostnames: ['localhost'],
-    });
+    const identity = localhostTls(loadCaDirectory(path.join(tmp.dir, 'ca')));
     const received: Array<{ auth: string; body: Record<string, unknown> }> = [];
-    const sink = https.createServer({ key: privateKeyToPem(privateKey), cert: certificateToPem(cert) }, (req, res) => {
+    const sink = https.createServer({ key: identity.key, cert: identity.cert }, (req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c));
       req.on('end', () => {
