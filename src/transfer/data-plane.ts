@@ -160,6 +160,7 @@ export class ProviderDataPlane implements TransferDataPlane {
     const decision = this.deps.store.transaction(() => {
       const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts: this.deps.facts.underAgreement(agreement) });
       if (d.allowed && counted) this.deps.store.usage.increment(agreement.id);
+      this.deps.audit?.append({ processId: t.id, actor: t.counterpartyId, event: 'policy.decision', detail: { scope: 'transfer', access: req.method, allowed: d.allowed, reason: d.reason, trace: d.trace } });
       return d;
     });
     if (!decision.allowed) {

@@ -114,6 +114,8 @@ export class UsageControl {
               // The count is checked on access; the monitor only asks whether the agreement still holds now.
               const facts = { ...this.deps.facts.underAgreement(agreement), usageCount: 0 };
               const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts });
+              // Only denials are recorded: the monitor re-checks every minute and allowances change nothing.
+              if (!d.allowed) this.audit(t.id, 'policy.decision', { scope: 'transfer', monitor: true, allowed: false, reason: d.reason, trace: d.trace as unknown as Json });
               return d.allowed ? null : d.reason;
             })();
       if (reason) {

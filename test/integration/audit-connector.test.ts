@@ -91,6 +91,7 @@ describe('audit trail of running connectors', () => {
     const providerPid = consumerTransfer.providerPid;
     expect(find(entries, 'transfer.received', { message: 'TransferRequestMessage' })).toMatchObject({ processId: providerPid, actor: consumerId });
     expect(find(entries, 'policy.decision', { scope: 'transfer', allowed: true })).toMatchObject({ processId: providerPid });
+    expect(find(entries, 'policy.decision', { scope: 'transfer', access: 'GET', allowed: true })).toMatchObject({ processId: providerPid, actor: consumerId });
     expect(find(entries, 'transfer.transition', { message: 'TransferStartMessage', to: 'STARTED' })).toMatchObject({ processId: providerPid });
     expect(find(entries, 'data.access', { method: 'GET', status: 200 })).toMatchObject({
       processId: providerPid,

@@ -115,6 +115,10 @@ describe('usage control between two connector processes', () => {
       return t.state === 'TERMINATED' && t;
     }, 15_000);
     expect(ended.error).toMatch(/dateTime/);
+    // The provider's audit trail holds the monitor's denial for that transfer.
+    const audit = (await api(provider, 'GET', `/audit/export?process=${encodeURIComponent((await transfer(running.id)).providerPid)}`)) as { entries: { event: string; detail: Record<string, unknown> }[] };
+    const denial = audit.entries.find((e) => e.event === 'policy.decision' && e.detail.monitor === true);
+    expect(denial?.detail).toMatchObject({ scope: 'transfer', allowed: false, reason: expect.stringMatching(/dateTime/) });
     const late = await api(consumer, 'POST', '/transfers', { agreementId: n.agreementId });
     const refused = await eventually(async () => {
       const t = await transfer(late.id);
