@@ -10,7 +10,7 @@ import { HedgerowError, UsageError } from '../errors';
 import { integrityCheck, schemaVersion } from '../store/database';
 import { Store } from '../store/store';
 import { CertStore, certificateInfo } from '../pki';
-import { fsyncDirectory, readCertificateFile } from '../pki/files';
+import { fsyncPath, readCertificateFile } from '../pki/files';
 import { VERSION } from '../version';
 import {
   BACKUP_FORMAT,
@@ -24,7 +24,7 @@ import {
   type BackupMember,
 } from './backup-format';
 import { openWithoutMigrating } from './database-file';
-import { fsyncFile, listFiles } from './fs-util';
+import { listFiles } from './fs-util';
 
 export interface BackupOptions {
   config: HedgerowConfig;
@@ -113,9 +113,9 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
       // The manifest goes first, so `tar -tzf` and a streaming reader see it before the members.
       await tarLib().create({ file: temp, cwd: staging, gzip: true, portable: true }, [MANIFEST_NAME, ...members.map((m) => m.name)]);
       fs.chmodSync(temp, ARCHIVE_MODE);
-      fsyncFile(temp);
+      fsyncPath(temp);
       fs.renameSync(temp, out);
-      fsyncDirectory(outDir);
+      fsyncPath(outDir);
     } catch (err) {
       fs.rmSync(temp, { force: true });
       throw err;

@@ -1,16 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Flushes a file's contents to the device (before a rename makes it the file that counts). */
-export function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** Everything below `root` that is not a directory, as sorted `/`-separated relative paths; [] if root is missing. */
 export function listFiles(root: string, relative = ''): string[] {
   if (!relative && !fs.existsSync(root)) return [];

@@ -12,11 +12,11 @@ import type { HedgerowConfig } from '../config/schema';
 import { ConflictError, HedgerowError, NotFoundError, StoreError, UsageError, ValidationError, describeError } from '../errors';
 import { LATEST_SCHEMA_VERSION, integrityCheck, schemaVersion } from '../store/database';
 import { Store } from '../store/store';
-import { CERT_FILE_MODE, KEY_FILE_MODE, ensurePrivateDir, fsyncDirectory, writeFilesAtomically } from '../pki/files';
+import { CERT_FILE_MODE, KEY_FILE_MODE, ensurePrivateDir, fsyncPath, writeFilesAtomically } from '../pki/files';
 import { KeyCipher, MANIFEST_NAME, isPrivateKeyPem, sha256OfFile, validateManifest, type BackupManifest } from './backup-format';
 import { listCertificateFiles } from './backup';
 import { assertNotInUse, openWithoutMigrating, readSchemaVersion } from './database-file';
-import { fsyncFile, listFiles } from './fs-util';
+import { listFiles } from './fs-util';
 
 export interface RestoreOptions {
   config: HedgerowConfig;
@@ -143,7 +143,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
     }
 
     fs.chmodSync(stagedDb, 0o600);
-    fsyncFile(stagedDb);
+    fsyncPath(stagedDb);
     if (fs.existsSync(dbFile)) {
       result.previousDatabase = dbFile + PREVIOUS_DATABASE_SUFFIX;
       // WAL/SHM files beside the old database belong to it: a new database must never be opened with them.
@@ -153,7 +153,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
       }
     }
     fs.renameSync(stagedDb, dbFile);
-    fsyncDirectory(dataDir);
+    fsyncPath(dataDir);
     giveToDirectoryOwner(dataDir, [dbFile]);
     result.databaseReplaced = true;
 

@@ -22,7 +22,7 @@ import {
   CERT_FILE_MODE,
   KEY_FILE_MODE,
   ensurePrivateDir,
-  fsyncDirectory,
+  fsyncPath,
   readCertificateFile,
   readPrivateKeyFile,
   writeFilesAtomically,
@@ -146,7 +146,7 @@ export class CertStore {
       writeFilesAtomically([{ file, contents: remaining.map(certificateToPem).join(''), mode: CERT_FILE_MODE }]);
     } else {
       fs.unlinkSync(file);
-      fsyncDirectory(this.trustDir);
+      fsyncPath(this.trustDir);
     }
     return fingerprintSha256(cert);
   }

@@ -44,11 +44,12 @@ export function writeFilesAtomically(files: Array<{ file: string; contents: stri
     for (const { temp } of staged) fs.rmSync(temp, { force: true });
     throw err;
   }
-  for (const dir of new Set(files.map(({ file }) => path.dirname(file)))) fsyncDirectory(dir);
+  for (const dir of new Set(files.map(({ file }) => path.dirname(file)))) fsyncPath(dir);
 }
 
-export function fsyncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
+/** Flushes a file's contents, or a directory's entries (after a rename into it), to the device. */
+export function fsyncPath(fileOrDir: string): void {
+  const fd = fs.openSync(fileOrDir, 'r');
   try {
     fs.fsyncSync(fd);
   } finally {
