@@ -2,7 +2,7 @@
  * Management API entries of the consent registry and the participant groups (added to the route table
  * in src/management/api.ts).
  */
-import type { ApiRoute, JsonSchema } from '../management/route-table';
+import { limitOf, LIMIT_QUERY, type ApiRoute, type JsonSchema } from '../management/route-table';
 import { HedgerowError, NotFoundError } from '../errors';
 import { CONSENT_STATUSES } from '../store/repositories/consents';
 import type { ConsentService } from './consent-service';
@@ -91,7 +91,7 @@ export function consentManagementRoutes(deps: ConsentManagementDeps | undefined)
         purpose: { type: 'string' },
         status: { enum: [...CONSENT_STATUSES] },
         before: { type: 'string', description: 'page: consents created before this one' },
-        limit: { type: 'string', pattern: '^[0-9]{1,3}$' },
+        limit: LIMIT_QUERY,
       },
       response: { type: 'array', items: consentSchema },
       handler: ({ query }) =>
@@ -101,7 +101,7 @@ export function consentManagementRoutes(deps: ConsentManagementDeps | undefined)
           purpose: query.purpose,
           status: query.status as never,
           before: query.before,
-          limit: Math.min(Number(query.limit ?? 50) || 50, 500),
+          limit: limitOf(query),
         }),
     },
     {

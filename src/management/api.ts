@@ -10,7 +10,7 @@ import { normalizeRightOperands, validatePolicy } from '../policy';
 import { validateDspMessage } from '../protocol/dsp/schema-validator';
 import { joinUrl } from '../protocol/dsp/client';
 import { policyRules } from '../protocol/dsp/messages';
-import { buildRouter, openApiDocument, type ApiRoute, type JsonSchema } from './route-table';
+import { buildRouter, limitOf, LIMIT_QUERY, openApiDocument, type ApiRoute, type JsonSchema } from './route-table';
 import { VERSION } from '../version';
 import { NEGOTIATION_STATES } from '../statemachine/negotiation';
 import { TRANSFER_STATES } from '../statemachine/transfer';
@@ -20,7 +20,7 @@ import { auditManagementRoutes } from '../audit/management';
 import { consentManagementRoutes } from '../consent/management';
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'letters, digits and . _ ~ - (no colon: offer ids embed it)' };
-const paging = { after: { type: 'string', description: 'return items after this id' }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } };
+const paging = { after: { type: 'string', description: 'return items after this id' }, limit: LIMIT_QUERY };
 
 const assetInput: JsonSchema = {
   type: 'object',
@@ -133,10 +133,6 @@ function assertDspOffer(policy: Record<string, unknown>): void {
 export function publicAsset(a: Asset): Record<string, unknown> {
   const source = a.source.type === 'file' ? a.source : { type: 'http', url: a.source.url, hasCredentials: !!a.source.headers && Object.keys(a.source.headers).length > 0 };
   return { ...a, source };
-}
-
-function limitOf(query: Record<string, string | undefined>): number {
-  return Math.min(Number(query.limit ?? 50) || 50, 500);
 }
 
 /** Lexical containment (symlinks are resolved again on every read by the data plane). */

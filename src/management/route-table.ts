@@ -37,6 +37,14 @@ function validator(schema: JsonSchema): ValidateFunction {
   return ajv.compile(schema);
 }
 
+/** The `limit` query parameter of list routes: digits only, as a string (query values are strings). */
+export const LIMIT_QUERY: JsonSchema = { type: 'string', pattern: '^[0-9]{1,3}$' };
+
+/** A list route's page size from its validated `limit` query parameter: 50 when absent or 0, at most 500. */
+export function limitOf(query: Record<string, string | undefined>): number {
+  return Math.min(Number(query.limit ?? 50) || 50, 500);
+}
+
 /** The first ajv error as a ValidationError with a field path like `/source/url`. */
 function rejectWith(validate: ValidateFunction, where: string): never {
   const e = validate.errors![0]!;

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Sqlite } from '../database';
+import { prepared } from './sql';
 
 /** A row of `audit_log` as stored: `detail` is the canonical JSON text. */
 export interface AuditRow {
@@ -55,14 +56,10 @@ const toHead = (r: HeadRow): SignedHeadRow => ({ seq: r.seq, hash: r.hash, signe
  * on first use, so a read-only open of an older database does not fail for the other repositories' sake.
  */
 export class AuditRepository {
-  private readonly statements = new Map<string, Statement>();
-
   constructor(private readonly db: Sqlite) {}
 
   private stmt<P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<P, R> {
-    let s = this.statements.get(sql);
-    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
-    return s as unknown as Statement<P, R>;
+    return prepared<P, R>(this.db, sql);
   }
 
   /** False on a database older than schema version 4. */

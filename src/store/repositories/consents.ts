@@ -1,5 +1,5 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import type { Sqlite } from '../database';
+import { prepared } from './sql';
 
 export type ConsentStatus = 'pending' | 'granted' | 'refused' | 'revoked' | 'expired';
 export const CONSENT_STATUSES: readonly ConsentStatus[] = ['pending', 'granted', 'refused', 'revoked', 'expired'];
@@ -78,14 +78,10 @@ const plusSeconds = (column: string) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${column
  * Statements are prepared on first use, so a Store opened on an older schema (read-only tools) works.
  */
 export class ConsentRepository {
-  private readonly cache = new Map<string, BetterSqlite3.Statement>();
-
   constructor(private readonly db: Sqlite) {}
 
-  private stmt(sql: string): BetterSqlite3.Statement {
-    let s = this.cache.get(sql);
-    if (!s) this.cache.set(sql, (s = this.db.prepare(sql)));
-    return s;
+  private stmt(sql: string) {
+    return prepared(this.db, sql);
   }
 
   insert(c: Consent & { approvalHash: string | null }): Consent {
@@ -135,7 +131,7 @@ export class ConsentRepository {
       params.before = filter.before;
     }
     const sql = `SELECT * FROM consents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC LIMIT @limit`;
-    return (this.db.prepare(sql).all(params) as Row[]).map(fromRow);
+    return this.stmt(sql).all(params).map((r) => fromRow(r as Row));
   }
 
   /**

@@ -1,5 +1,5 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import type { Sqlite } from '../database';
+import { prepared } from './sql';
 
 export interface GroupMember {
   group: string;
@@ -20,14 +20,10 @@ const fromRow = (r: Row): GroupMember => ({ group: r.group_name, participantId: 
  * behind the policy engine's `membership` operand. A group exists while it has members.
  */
 export class GroupRepository {
-  private readonly cache = new Map<string, BetterSqlite3.Statement>();
-
   constructor(private readonly db: Sqlite) {}
 
-  private stmt(sql: string): BetterSqlite3.Statement {
-    let s = this.cache.get(sql);
-    if (!s) this.cache.set(sql, (s = this.db.prepare(sql)));
-    return s;
+  private stmt(sql: string) {
+    return prepared(this.db, sql);
   }
 
   /** Add a member; false when it already was one (nothing changes). */

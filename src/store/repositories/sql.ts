@@ -1,4 +1,20 @@
+import type { Statement } from 'better-sqlite3';
 import type { Sqlite } from '../database';
+
+const statementCaches = new WeakMap<Sqlite, Map<string, Statement>>();
+
+/**
+ * The statement for `sql` on this connection, prepared on first use and reused after. Lazy, so that a Store opened
+ * on an older schema (read-only tools) does not fail over tables it never touches; cached, because preparing costs
+ * more than running a small statement. Callers pass a bounded set of SQL texts (no values in them).
+ */
+export function prepared<P extends unknown[] | object = unknown[], R = unknown>(db: Sqlite, sql: string): Statement<P, R> {
+  let cache = statementCaches.get(db);
+  if (!cache) statementCaches.set(db, (cache = new Map()));
+  let s = cache.get(sql);
+  if (!s) cache.set(sql, (s = db.prepare(sql)));
+  return s as unknown as Statement<P, R>;
+}
 
 /**
  * The two statements every process table (negotiations, transfers) and the agreements need in a
@@ -11,7 +27,7 @@ export function updateFields<P extends object>(db: Sqlite, table: string, column
   const sets = entries.map(([k]) => `${columns[k]} = @${k}`);
   const params: Record<string, unknown> = { id, updatedAt: new Date().toISOString() };
   for (const [k, v] of entries) params[k] = jsonFields.includes(k) && v !== null ? JSON.stringify(v) : v;
-  db.prepare(`UPDATE ${table} SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run(params);
+  prepared(db, `UPDATE ${table} SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run(params);
 }
 
 /** SELECT * with `column = value` for each defined filter (plus raw conditions), newest first, at most 500. */
@@ -34,5 +50,5 @@ export function selectNewest<R>(
     Object.assign(params, e.params);
   }
   const sql = `SELECT * FROM ${table} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${opts.orderBy} LIMIT @limit`;
-  return db.prepare(sql).all(params) as R[];
+  return prepared<[Record<string, unknown>], R>(db, sql).all(params);
 }

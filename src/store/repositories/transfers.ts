@@ -113,10 +113,6 @@ export class TransferRepository extends ProcessTable<Row, Transfer, TransferPatc
     return full;
   }
 
-
-
-
-
   /** Transfers of an agreement that have not ended (to stop them when the agreement ends). */
   liveForAgreement(agreementId: string): Transfer[] {
     return this.liveForAgreementStmt.all(agreementId).map(fromRow);
@@ -126,7 +122,6 @@ export class TransferRepository extends ProcessTable<Row, Transfer, TransferPatc
   unfinishedPushes(): Transfer[] {
     return this.startedPushesStmt.all().map(fromRow);
   }
-
 
   list(filter: { role?: Role; state?: TransferState; agreementId?: string; limit?: number } = {}): Transfer[] {
     return this.newest({ role: filter.role, state: filter.state, agreement_id: filter.agreementId }, filter.limit);
