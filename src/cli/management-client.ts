@@ -166,6 +166,20 @@ export function formatTable(headers: string[], rows: string[][]): string[] {
   return [line(headers.map((h) => h.toUpperCase())), ...rows.map(line)];
 }
 
+/**
+ * How every list command prints: the items as JSON with --json, `empty` when there are none, else a table;
+ * with `limit`, a note when the page is full. Returns the exit code.
+ */
+export function printList<T>(io: CommandIo, items: T[], opts: { json: unknown; empty: string; headers: string[]; rows: (items: T[]) => string[][]; limit?: number }): number {
+  if (opts.json) io.out(JSON.stringify(items, null, 2));
+  else if (!items.length) io.out(opts.empty);
+  else {
+    for (const line of formatTable(opts.headers, opts.rows(items))) io.out(line);
+    if (items.length === opts.limit) io.out(`(first ${opts.limit}; use --limit to see more)`);
+  }
+  return 0;
+}
+
 /** Parse a JSON text given on the command line or in a file, naming where it came from on failure. */
 export function parseJsonArgument(text: string, where: string): unknown {
   try {

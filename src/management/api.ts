@@ -108,7 +108,9 @@ const transferInput: JsonSchema = {
 };
 
 /** Transfers as the API shows them: the data address carries tokens and push credentials, never returned here. */
-export function publicTransfer(t: Transfer): Record<string, unknown> {
+export type PublicTransfer = Omit<Transfer, 'dataAddress'> & { dataAddress: { endpoint: unknown; endpointType: unknown } | null };
+
+export function publicTransfer(t: Transfer): PublicTransfer {
   const { dataAddress, ...rest } = t;
   return { ...rest, dataAddress: dataAddress ? { endpoint: dataAddress.endpoint, endpointType: dataAddress.endpointType } : null };
 }
@@ -130,8 +132,10 @@ function assertDspOffer(policy: Record<string, unknown>): void {
 }
 
 /** Assets as the API shows them: backend credentials are never returned. */
-export function publicAsset(a: Asset): Record<string, unknown> {
-  const source = a.source.type === 'file' ? a.source : { type: 'http', url: a.source.url, hasCredentials: !!a.source.headers && Object.keys(a.source.headers).length > 0 };
+export type PublicAsset = Omit<Asset, 'source'> & { source: { type: 'file'; path: string } | { type: 'http'; url: string; hasCredentials: boolean } };
+
+export function publicAsset(a: Asset): PublicAsset {
+  const source = a.source.type === 'file' ? a.source : { type: 'http' as const, url: a.source.url, hasCredentials: !!a.source.headers && Object.keys(a.source.headers).length > 0 };
   return { ...a, source };
 }
 

@@ -1,18 +1,7 @@
 import { defineCommand, listOption, stringOption, type Values } from '../command';
 import { UsageError } from '../../errors';
-import { allPages, formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient } from '../management-client';
-
-/** An asset as the management API returns it (backend credentials are never included). */
-interface ApiAsset {
-  id: string;
-  title: string | null;
-  description: string | null;
-  keywords: string[];
-  contentType: string | null;
-  originator: string | null;
-  source: { type: 'file'; path: string } | { type: 'http'; url: string; hasCredentials?: boolean };
-  createdAt: string;
-}
+import type { PublicAsset as ApiAsset } from '../../management/api';
+import { allPages, printList, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient } from '../management-client';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -110,20 +99,12 @@ export const assetListCommand = defineCommand(
     options: { json: { type: 'boolean' }, ...MANAGEMENT_OPTIONS },
     async run({ values }, io) {
       const assets = await allPages<ApiAsset>(managementClient(values, io), '/assets');
-      if (values.json) {
-        io.out(JSON.stringify(assets, null, 2));
-        return 0;
-      }
-      if (!assets.length) {
-        io.out('no assets (add one with "hedgerow asset add")');
-        return 0;
-      }
-      for (const line of formatTable(
-        ['id', 'title', 'content type', 'source'],
-        assets.map((a) => [a.id, a.title ?? '', a.contentType ?? '', sourceText(a)]),
-      ))
-        io.out(line);
-      return 0;
+      return printList(io, assets, {
+        json: values.json,
+        empty: 'no assets (add one with "hedgerow asset add")',
+        headers: ['id', 'title', 'content type', 'source'],
+        rows: (items) => items.map((a) => [a.id, a.title ?? '', a.contentType ?? '', sourceText(a)]),
+      });
     },
   },
   { ...MANAGEMENT_HELP, json: 'print as JSON' },

@@ -1,7 +1,8 @@
 import { defineCommand, stringOption, type CommandIo } from '../command';
 import { UsageError } from '../../errors';
-import { CONSENT_STATUSES } from '../../store/repositories/consents';
-import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
+import { CONSENT_STATUSES, type Consent as ApiConsent } from '../../store/repositories/consents';
+import type { ConsentDetail as ApiConsentDetail } from '../../consent/consent-service';
+import { formatTable, printList, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
 
 /**
  * Farmer consent from the command line, through the management API of the running connector:
@@ -10,24 +11,6 @@ import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTION
  *   hedgerow consent list [--status S] [--originator O] [--beneficiary B] [--json]
  *   hedgerow consent show <id> [--json]
  */
-
-interface ApiConsent {
-  id: string;
-  originator: string;
-  category: string | null;
-  purpose: string;
-  beneficiary: string;
-  validFrom: string | null;
-  validUntil: string | null;
-  status: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-interface ApiConsentDetail extends ApiConsent {
-  history: Array<{ seq: number; at: string; status: string; actor: string; note: string | null }>;
-  approvalExpiresAt: string | null;
-}
 
 const DESCRIPTION = MANAGEMENT_DESCRIPTION;
 
@@ -170,20 +153,12 @@ export const consentListCommand = defineCommand(
         beneficiary: stringOption(values, 'beneficiary'),
         purpose: stringOption(values, 'purpose'),
       });
-      if (values.json) {
-        io.out(JSON.stringify(consents, null, 2));
-        return 0;
-      }
-      if (!consents.length) {
-        io.out('no consents (request one with "hedgerow consent request")');
-        return 0;
-      }
-      for (const line of formatTable(
-        ['id', 'status', 'originator', 'category', 'purpose', 'beneficiary', 'valid until'],
-        consents.map((c) => [c.id, c.status, c.originator, c.category ?? '(all)', c.purpose, c.beneficiary, c.validUntil ?? '-']),
-      ))
-        io.out(line);
-      return 0;
+      return printList(io, consents, {
+        json: values.json,
+        empty: 'no consents (request one with "hedgerow consent request")',
+        headers: ['id', 'status', 'originator', 'category', 'purpose', 'beneficiary', 'valid until'],
+        rows: (items) => items.map((c) => [c.id, c.status, c.originator, c.category ?? '(all)', c.purpose, c.beneficiary, c.validUntil ?? '-']),
+      });
     },
   },
   {

@@ -1,5 +1,6 @@
 import { defineCommand, stringOption } from '../command';
-import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg } from '../management-client';
+import type { Group as ApiGroup, GroupMember as ApiMember } from '../../consent/group-service';
+import { printList, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg } from '../management-client';
 
 /**
  * Participant groups (the `membership` policy operand) from the command line:
@@ -7,17 +8,6 @@ import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTION
  *   hedgerow group remove <group> <participant-id>
  *   hedgerow group list [group] [--participant ID] [--json]
  */
-
-interface ApiMember {
-  group: string;
-  participantId: string;
-  addedAt: string;
-}
-
-interface ApiGroup {
-  name: string;
-  members: ApiMember[];
-}
 
 const DESCRIPTION = MANAGEMENT_DESCRIPTION + '\nPolicies name groups with the membership operand, e.g. {"leftOperand": "membership", "operator": "eq", "rightOperand": "coop-members"}.';
 
@@ -72,20 +62,12 @@ export const groupListCommand = defineCommand(
       const groups = positionals[0]
         ? [await client.get<ApiGroup>(`/groups/${seg(positionals[0])}`)]
         : await client.get<ApiGroup[]>('/groups', { participantId: participant });
-      if (values.json) {
-        io.out(JSON.stringify(groups, null, 2));
-        return 0;
-      }
-      if (!groups.length) {
-        io.out(participant ? `${participant} is in no group` : 'no groups (add a member with "hedgerow group add")');
-        return 0;
-      }
-      for (const line of formatTable(
-        ['group', 'participant', 'added'],
-        groups.flatMap((g) => g.members.map((m) => [g.name, m.participantId, m.addedAt])),
-      ))
-        io.out(line);
-      return 0;
+      return printList(io, groups, {
+        json: values.json,
+        empty: participant ? `${participant} is in no group` : 'no groups (add a member with "hedgerow group add")',
+        headers: ['group', 'participant', 'added'],
+        rows: (items) => items.flatMap((g) => g.members.map((m) => [g.name, m.participantId, m.addedAt])),
+      });
     },
   },
   { ...MANAGEMENT_HELP, participant: 'only the groups this participant belongs to', json: 'print as JSON' },

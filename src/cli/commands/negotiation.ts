@@ -3,24 +3,9 @@ import { defineCommand, intOption, stringOption, type CommandIo } from '../comma
 import { UsageError } from '../../errors';
 import { NEGOTIATION_STATES } from '../../statemachine/negotiation';
 import { listFilters, printProcess, timelineLine, type ProcessDetail, type TimelineEvent } from '../process-view';
-import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
+import { printList, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
 import { dspUrlArgument, providerIdOption } from './catalog';
-
-interface ApiNegotiation {
-  id: string;
-  role: 'provider' | 'consumer';
-  providerPid: string | null;
-  consumerPid: string | null;
-  counterpartyId: string;
-  counterpartyAddress: string | null;
-  state: string;
-  assetId: string | null;
-  offerId: string | null;
-  agreementId: string | null;
-  error: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+import type { Negotiation as ApiNegotiation } from '../../store/repositories/negotiations';
 
 type ApiNegotiationDetail = ApiNegotiation & ProcessDetail;
 
@@ -177,21 +162,13 @@ export const negotiationsCommand = defineCommand(
         return 0;
       }
       const list = await client.get<ApiNegotiation[]>('/negotiations', { state, role, limit });
-      if (values.json) {
-        io.out(JSON.stringify(list, null, 2));
-        return 0;
-      }
-      if (!list.length) {
-        io.out(state || role ? 'no negotiations match' : 'no negotiations yet');
-        return 0;
-      }
-      for (const line of formatTable(
-        ['id', 'role', 'state', 'counterparty', 'asset', 'updated'],
-        list.map((n) => [n.id, n.role, n.state, n.counterpartyId, n.assetId ?? '', n.updatedAt]),
-      ))
-        io.out(line);
-      if (list.length === limit) io.out(`(first ${limit}; use --limit to see more)`);
-      return 0;
+      return printList(io, list, {
+        json: values.json,
+        empty: state || role ? 'no negotiations match' : 'no negotiations yet',
+        headers: ['id', 'role', 'state', 'counterparty', 'asset', 'updated'],
+        rows: (items) => items.map((n) => [n.id, n.role, n.state, n.counterpartyId, n.assetId ?? '', n.updatedAt]),
+        limit,
+      });
     },
   },
   {

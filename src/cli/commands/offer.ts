@@ -1,14 +1,7 @@
 import { defineCommand, listOption, stringOption } from '../command';
 import { UsageError } from '../../errors';
-import { allPages, formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient } from '../management-client';
-
-interface ApiOffer {
-  id: string;
-  accessPolicyId: string;
-  contractPolicyId: string;
-  assetIds: string[];
-  createdAt: string;
-}
+import type { OfferDefinition as ApiOffer } from '../../store/repositories/offers';
+import { allPages, printList, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient } from '../management-client';
 
 export const offerAddCommand = defineCommand(
   {
@@ -54,20 +47,12 @@ export const offerListCommand = defineCommand(
     options: { json: { type: 'boolean' }, ...MANAGEMENT_OPTIONS },
     async run({ values }, io) {
       const offers = await allPages<ApiOffer>(managementClient(values, io), '/offers');
-      if (values.json) {
-        io.out(JSON.stringify(offers, null, 2));
-        return 0;
-      }
-      if (!offers.length) {
-        io.out('no offers (add one with "hedgerow offer add")');
-        return 0;
-      }
-      for (const line of formatTable(
-        ['id', 'access policy', 'contract policy', 'assets'],
-        offers.map((o) => [o.id, o.accessPolicyId, o.contractPolicyId, o.assetIds.join(', ')]),
-      ))
-        io.out(line);
-      return 0;
+      return printList(io, offers, {
+        json: values.json,
+        empty: 'no offers (add one with "hedgerow offer add")',
+        headers: ['id', 'access policy', 'contract policy', 'assets'],
+        rows: (items) => items.map((o) => [o.id, o.accessPolicyId, o.contractPolicyId, o.assetIds.join(', ')]),
+      });
     },
   },
   { ...MANAGEMENT_HELP, json: 'print as JSON' },

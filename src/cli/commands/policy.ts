@@ -1,18 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../config/load';
-
-const TEMPLATE_DIR = path.join(PACKAGE_ROOT, 'config', 'policy-templates');
 import { defineCommand, stringOption } from '../command';
 import { HedgerowError, NotFoundError, UsageError } from '../../errors';
-import { allPages, formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, parseJsonArgument } from '../management-client';
+import type { PolicyDefinition as ApiPolicy } from '../../store/repositories/policies';
+import { allPages, printList, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, parseJsonArgument } from '../management-client';
 
-interface ApiPolicy {
-  id: string;
-  title: string | null;
-  policy: Record<string, unknown>;
-  createdAt: string;
-}
+const TEMPLATE_DIR = path.join(PACKAGE_ROOT, 'config', 'policy-templates');
 
 function readPolicyFile(file: string): string {
   try {
@@ -39,7 +33,8 @@ function readTemplate(name: string): { title: string; policy: Record<string, unk
 }
 
 /** Count of rules in a policy, for the list. */
-function ruleSummary(p: Record<string, unknown>): string {
+function ruleSummary(policy: object): string {
+  const p = policy as Record<string, unknown>;
   const count = (k: string) => (Array.isArray(p[k]) ? (p[k] as unknown[]).length : p[k] ? 1 : 0);
   const parts = [
     ['permission', count('permission')],
@@ -99,20 +94,12 @@ export const policyListCommand = defineCommand(
     options: { json: { type: 'boolean' }, ...MANAGEMENT_OPTIONS },
     async run({ values }, io) {
       const policies = await allPages<ApiPolicy>(managementClient(values, io), '/policies');
-      if (values.json) {
-        io.out(JSON.stringify(policies, null, 2));
-        return 0;
-      }
-      if (!policies.length) {
-        io.out('no policies (add one with "hedgerow policy add")');
-        return 0;
-      }
-      for (const line of formatTable(
-        ['id', 'title', 'rules', 'created'],
-        policies.map((p) => [p.id, p.title ?? '', ruleSummary(p.policy), p.createdAt]),
-      ))
-        io.out(line);
-      return 0;
+      return printList(io, policies, {
+        json: values.json,
+        empty: 'no policies (add one with "hedgerow policy add")',
+        headers: ['id', 'title', 'rules', 'created'],
+        rows: (items) => items.map((p) => [p.id, p.title ?? '', ruleSummary(p.policy), p.createdAt]),
+      });
     },
   },
   { ...MANAGEMENT_HELP, json: 'print as JSON' },

@@ -6,10 +6,11 @@ import { configFrom, defineCommand, intOption, stringOption, type CommandIo } fr
 import { HedgerowError, UsageError } from '../../errors';
 import { lazy } from '../../lazy';
 import { TRANSFER_STATES } from '../../statemachine/transfer';
-import { formatTable, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
+import { printList, MANAGEMENT_DESCRIPTION, MANAGEMENT_HELP, MANAGEMENT_OPTIONS, managementClient, seg, type ManagementClient } from '../management-client';
 import { TIMEOUT_EXIT_CODE } from './negotiation';
 import { printProcess, listFilters, type ProcessDetail } from '../process-view';
 import { dspUrlArgument } from './catalog';
+import type { PublicTransfer as ApiTransfer } from '../../management/api';
 
 /**
  * Transfers from the command line, through the management API of the running connector:
@@ -20,26 +21,6 @@ import { dspUrlArgument } from './catalog';
  * `transfer` takes subcommands only (the CLI matches the longest command name first, so a bare
  * `transfer <agreement-id>` would shadow an agreement id that happens to read "suspend").
  */
-
-interface ApiTransfer {
-  id: string;
-  role: 'provider' | 'consumer';
-  providerPid: string | null;
-  consumerPid: string | null;
-  counterpartyId: string;
-  counterpartyAddress: string | null;
-  agreementId: string;
-  assetId: string | null;
-  format: string;
-  state: string;
-  dataAddress: { endpoint?: unknown; endpointType?: unknown } | null;
-  dataStatus: string | null;
-  bytes: number | null;
-  sha256: string | null;
-  error: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
 
 type ApiTransferDetail = ApiTransfer & ProcessDetail;
 
@@ -257,21 +238,13 @@ export const transfersCommand = defineCommand(
         return 0;
       }
       const list = await client.get<ApiTransfer[]>('/transfers', { state, role, agreementId, limit });
-      if (values.json) {
-        io.out(JSON.stringify(list, null, 2));
-        return 0;
-      }
-      if (!list.length) {
-        io.out(state || role || agreementId ? 'no transfers match' : 'no transfers yet');
-        return 0;
-      }
-      for (const line of formatTable(
-        ['id', 'role', 'state', 'format', 'counterparty', 'agreement', 'updated'],
-        list.map((t) => [t.id, t.role, t.state, t.format, t.counterpartyId, t.agreementId, t.updatedAt]),
-      ))
-        io.out(line);
-      if (list.length === limit) io.out(`(first ${limit}; use --limit to see more)`);
-      return 0;
+      return printList(io, list, {
+        json: values.json,
+        empty: state || role || agreementId ? 'no transfers match' : 'no transfers yet',
+        headers: ['id', 'role', 'state', 'format', 'counterparty', 'agreement', 'updated'],
+        rows: (items) => items.map((t) => [t.id, t.role, t.state, t.format, t.counterpartyId, t.agreementId, t.updatedAt]),
+        limit,
+      });
     },
   },
   {
