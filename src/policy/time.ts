@@ -51,6 +51,9 @@ export function formatInstant(ms: number): string {
   return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
 }
 
+/** The whole range of a JS Date, either side of 1970. */
+const MAX_DATE_MS = 8.64e15;
+
 export interface Duration {
   years: number;
   months: number;
@@ -66,20 +69,24 @@ export function parseDuration(text: string): Duration | undefined {
   if (!m) return undefined;
   const [years, months, days, hours, minutes, seconds] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((part) => (part === undefined ? 0 : Number(part))) as [number, number, number, number, number, number];
   const fixedMs = Math.round((((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000);
-  const MAX_MS = 8.64e15; // the whole range of a JS Date
-  if (years * 12 + months > 1e6 || !(fixedMs <= MAX_MS)) return undefined;
+  if (years * 12 + months > 1e6 || !(fixedMs <= MAX_DATE_MS)) return undefined;
   return { years, months, fixedMs };
 }
 
 /** `start + duration` in epoch milliseconds (NaN if the result leaves the Date range). */
 export function addDuration(startMs: number, duration: Duration): number {
-  if (duration.years === 0 && duration.months === 0) return startMs + duration.fixedMs;
-  const date = new Date(startMs);
-  const monthIndex = date.getUTCMonth() + duration.months + 12 * duration.years;
-  const year = date.getUTCFullYear() + Math.floor(monthIndex / 12);
-  const month = monthIndex % 12;
-  date.setUTCFullYear(year, month, Math.min(date.getUTCDate(), daysInMonth(year, month)));
-  return date.getTime() + duration.fixedMs;
+  let ms = startMs;
+  if (duration.years !== 0 || duration.months !== 0) {
+    const date = new Date(startMs);
+    const monthIndex = date.getUTCMonth() + duration.months + 12 * duration.years;
+    const year = date.getUTCFullYear() + Math.floor(monthIndex / 12);
+    const month = monthIndex % 12;
+    date.setUTCFullYear(year, month, Math.min(date.getUTCDate(), daysInMonth(year, month)));
+    ms = date.getTime();
+  }
+  ms += duration.fixedMs;
+  // A policy may name durations that, added to now, leave the Date range (P100000000D): no instant, not a throw later.
+  return Math.abs(ms) <= MAX_DATE_MS ? ms : NaN;
 }
 
 /** An elapsed time as an xsd:duration in days and clock time (`P400DT2H`), for traces. */

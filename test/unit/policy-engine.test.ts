@@ -325,6 +325,14 @@ describe('policy engine', () => {
       expect(run(policy, { scope: 'catalog', facts: { agreementTime: undefined } }).duties).toEqual([{ action: 'delete', source: 'permission[0].duty[0]', within: 'P30D' }]);
     });
 
+    it('gives no deadline, and does not throw, when agreement time plus the duration leaves the Date range', () => {
+      const policy = { permission: [{ action: 'use', duty: [{ action: 'delete', constraint: [{ leftOperand: 'elapsedTime', operator: 'lteq', rightOperand: 'P100000000D' }] }] }] };
+      expect(() => validatePolicy(policy)).not.toThrow();
+      const decision = run(policy, { scope: 'usage' });
+      expect(decision.allowed).toBe(true);
+      expect(decision.duties).toEqual([{ action: 'delete', source: 'permission[0].duty[0]', within: 'P100000000D' }]);
+    });
+
     it('denies when a due duty cannot be performed or decided', () => {
       const unperformable = run({ permission: [{ action: 'use', duty: [{ action: 'compensate' }] }] });
       expect(unperformable.allowed).toBe(false);
