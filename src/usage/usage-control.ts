@@ -38,16 +38,17 @@ export interface ConsentChange {
   status: string;
 }
 
-/** Duration arithmetic for `delete within P30D`: calendar-aware months and years, from the agreement. */
-function addIsoDuration(start: Date, duration: string): Date | null {
-  const m = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(duration);
-  if (!m || duration === 'P' || duration.endsWith('T')) return null;
-  const d = new Date(start.getTime());
-  const n = (i: number) => Number(m[i] ?? 0);
-  d.setUTCFullYear(d.getUTCFullYear() + n(1));
-  d.setUTCMonth(d.getUTCMonth() + n(2));
-  d.setUTCDate(d.getUTCDate() + 7 * n(3) + n(4));
-  return new Date(d.getTime() + ((n(5) * 60 + n(6)) * 60 + n(7)) * 1000);
+/** Stored for a deletion that is never due: ISO strings of years past 9999 start with "+" and would sort before today. */
+const NEVER_DUE = '9999-12-31T23:59:59.999Z';
+
+/** When a delete duty falls due, as stored (due_at is compared as text). */
+export function deletionDueAt(duty: Duty): string {
+  if (duty.deadline) {
+    const ms = Date.parse(duty.deadline);
+    return ms < Date.parse(NEVER_DUE) ? new Date(ms).toISOString() : NEVER_DUE;
+  }
+  // The engine computes the deadline from the agreement time; `within` without one means the sum left the Date range.
+  return duty.within ? NEVER_DUE : new Date().toISOString();
 }
 
 /**
@@ -184,6 +185,16 @@ export class UsageControl {
 
   /** A receipt is a JWS by the consumer's certificate key (x5c, chain to our anchors, SAN = the peer). */
   private async verifyReceipt(jws: string, participantId: string): Promise<{ receiptId: string; agreementId: string; transferId: string | null; deletedAt: string }> {
+    try {
+      return await this.checkReceipt(jws, participantId);
+    } catch (err) {
+      // A malformed certificate, an untrusted chain, a bad signature or a payload that is not JSON: the peer's fault, never a 500.
+      if (err instanceof AuthenticationError) throw err;
+      throw new AuthenticationError(`receipt rejected: ${describeError(err)}`, 'RECEIPT_INVALID');
+    }
+  }
+
+  private async checkReceipt(jws: string, participantId: string): Promise<{ receiptId: string; agreementId: string; transferId: string | null; deletedAt: string }> {
     const jose = joseLib();
     let header;
     try {
@@ -237,18 +248,18 @@ export class UsageControl {
           });
         }
         if (duty.action === 'delete' && path) {
-          const due = duty.deadline ? new Date(duty.deadline) : duty.within ? addIsoDuration(new Date(agreement.signedAt), duty.within) : new Date();
+          const dueAt = deletionDueAt(duty);
           const root = this.providerRoot(t);
           this.deps.store.deletionDuties.add({
             id: crypto.randomUUID(),
             agreementId: agreement.id,
             transferId: t.id,
             path,
-            dueAt: (due ?? new Date()).toISOString(),
+            dueAt,
             providerId: agreement.providerId,
             receiptUrl: root ? `${root}${RECEIPTS_PATH}` : null,
           });
-          this.audit(t.id, 'duty.delete', { agreementId: agreement.id, dueAt: (due ?? new Date()).toISOString() });
+          this.audit(t.id, 'duty.delete', { agreementId: agreement.id, dueAt });
         }
       }
     });
