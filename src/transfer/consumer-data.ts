@@ -27,12 +27,21 @@ export interface PullTarget {
 /** Refresh a token this long before it expires. */
 const REFRESH_MARGIN_SECONDS = 60;
 
-export function pullTargetOf(address: Json | null): PullTarget | null {
-  if (!address || typeof address.endpoint !== 'string') return null;
-  const props = (address.endpointProperties as Array<{ name: string; value: string }> | undefined) ?? [];
-  const prop = (name: string) => props.find((p) => p.name === name)?.value ?? null;
+/** What a header value may hold (visible ASCII and spaces): a token with CR or LF would be refused by undici later. */
+const HEADER_VALUE = /^[\x20-\x7e]{1,8192}$/;
+
+/** The pull target in a DataAddress from the provider (a TransferStartMessage, or a token refresh): null unless well formed. */
+export function pullTargetOf(address: unknown): PullTarget | null {
+  if (!address || typeof address !== 'object' || Array.isArray(address)) return null;
+  const { endpoint, endpointProperties } = address as Json;
+  if (typeof endpoint !== 'string' || (endpointProperties !== undefined && !Array.isArray(endpointProperties))) return null;
+  const props = (endpointProperties ?? []) as unknown[];
+  const prop = (name: string): string | null => {
+    const found = props.find((p): p is { name: string; value: unknown } => !!p && typeof p === 'object' && (p as Json).name === name);
+    return typeof found?.value === 'string' ? found.value : null;
+  };
   const token = prop('authorization');
-  if (!token) return null;
+  if (!token || !HEADER_VALUE.test(token)) return null;
   let expiresAt: number | null = null;
   try {
     const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
@@ -40,8 +49,14 @@ export function pullTargetOf(address: Json | null): PullTarget | null {
   } catch {
     expiresAt = null; // opaque token (another connector's): refresh only when refused
   }
-  const size = prop('size');
-  return { endpoint: address.endpoint, authorization: /^bearer /i.test(token) ? token : `Bearer ${token}`, sha256: prop('sha256'), size: size ? Number(size) : null, expiresAt };
+  const size = Number(prop('size') ?? NaN);
+  return {
+    endpoint,
+    authorization: /^bearer /i.test(token) ? token : `Bearer ${token}`,
+    sha256: prop('sha256'),
+    size: Number.isSafeInteger(size) && size >= 0 ? size : null,
+    expiresAt,
+  };
 }
 
 /**
@@ -87,7 +102,7 @@ export class ConsumerDataPlane {
     const current = pullTargetOf(t.dataAddress);
     if (!current) throw new HedgerowError('NO_DATA_ADDRESS', `no pull DataAddress for transfer ${id}`, { httpStatus: 409 });
     const res = await this.deps.client.post(`${current.endpoint.replace(/\/+$/, '')}/token`, t.counterpartyId, {});
-    const fresh = res.status === 200 ? pullTargetOf(res.body as Json) : null;
+    const fresh = res.status === 200 ? pullTargetOf(res.body) : null;
     if (!fresh) throw new HedgerowError('TOKEN_REFRESH_FAILED', `the provider refused a fresh pull token (HTTP ${res.status})`, { httpStatus: 502 });
     this.deps.store.transfers.update(id, { dataAddress: res.body as Json });
     return fresh;
