@@ -119,6 +119,7 @@ export class ProviderDataPlane implements TransferDataPlane {
   async push(t: Transfer): Promise<{ bytes: number; sha256: string }> {
     const asset = t.assetId ? this.deps.store.assets.get(t.assetId) : undefined;
     if (!asset) throw new HedgerowError('ASSET_GONE', `asset ${t.assetId} no longer exists`);
+    this.admit(t, 'PUSH');
     const address = t.dataAddress ?? {};
     const props = (address.endpointProperties as Array<{ name: string; value: string }> | undefined) ?? [];
     const auth = props.find((p) => p.name === 'authorization')?.value;
@@ -153,21 +154,27 @@ export class ProviderDataPlane implements TransferDataPlane {
       if (t.state === 'COMPLETED' || t.state === 'TERMINATED') this.buckets.delete(t.id);
       throw new ForbiddenError(`transfer is ${t.state}: data is not available`, 'TRANSFER_NOT_STARTED');
     }
+    this.admit(t, req.method === 'HEAD' ? 'HEAD' : 'GET');
+    return t;
+  }
+
+  /**
+   * Decide one access to the data under the transfer's agreement, and count it (a pull GET, a push; a HEAD is free),
+   * in one transaction, so that parallel accesses cannot exceed an N-times limit. A denial terminates the transfer.
+   */
+  private admit(t: Transfer, access: 'GET' | 'HEAD' | 'PUSH'): void {
     const agreement = this.deps.store.agreements.get(t.agreementId, 'provider');
     if (agreement?.status !== 'active') throw new ForbiddenError(`agreement ${t.agreementId} is no longer active`, 'AGREEMENT_NOT_ACTIVE');
-    // Decide and count in one transaction: parallel requests cannot exceed an N-times limit.
-    const counted = req.method === 'GET';
     const decision = this.deps.store.transaction(() => {
       const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts: this.deps.facts.underAgreement(agreement) });
-      if (d.allowed && counted) this.deps.store.usage.increment(agreement.id);
-      this.deps.audit?.append({ processId: t.id, actor: t.counterpartyId, event: 'policy.decision', detail: { scope: 'transfer', access: req.method, allowed: d.allowed, reason: d.reason, trace: d.trace } });
+      if (d.allowed && access !== 'HEAD') this.deps.store.usage.increment(agreement.id);
+      this.deps.audit?.append({ processId: t.id, actor: t.counterpartyId, event: 'policy.decision', detail: { scope: 'transfer', access, allowed: d.allowed, reason: d.reason, trace: d.trace } });
       return d;
     });
     if (!decision.allowed) {
       this.deps.transfers().terminateForDataPlane(t.id, 'POLICY_DENIED', decision.reason);
       throw new ForbiddenError(`the agreement no longer allows this transfer: ${decision.reason}`, 'POLICY_DENIED');
     }
-    return t;
   }
 
   router(): Router {

@@ -252,7 +252,8 @@ export class TransferService extends ProcessService<Transfer, TransferPatch, Tra
         (err: unknown) => {
           const reason = `push to the consumer failed: ${(err as Error).message}`;
           this.base.logger.warn('push transfer failed', { transfer: t.id, error: (err as Error).message });
-          this.owe(t.id, [stop('PUSH_FAILED', [reason])]);
+          // Unless the push was refused because the transfer already ended (e.g. terminated for a policy denial).
+          this.terminateForDataPlane(t.id, 'PUSH_FAILED', reason);
         },
       )
       .finally(() => this.pushes.delete(t.id));

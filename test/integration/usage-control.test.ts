@@ -80,6 +80,38 @@ describe('usage control between two connector processes', () => {
     expect(ended.error).toMatch(/POLICY_DENIED|count/);
   });
 
+  it('counts a push as an access: the second push under a once-only agreement is refused', async () => {
+    await publishSample(provider, {
+      assetId: 'push-once',
+      contractPolicy: { permission: [{ action: 'use', constraint: [{ leftOperand: 'count', operator: 'lteq', rightOperand: 1 }] }] },
+    });
+    const n = await negotiate('push-once');
+    const identity = localhostTls(loadCaDirectory(path.join(tmp.dir, 'ca')));
+    let bodies = 0;
+    const sink = https.createServer({ key: identity.key, cert: identity.cert }, (req, res) => {
+      req.resume();
+      req.on('end', () => ((bodies += 1), res.writeHead(201).end()));
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const pushTo = { url: `https://localhost:${(sink.address() as AddressInfo).port}/inbox` };
+    const ended = async (id: string) => eventually(async () => {
+      const t = await transfer(id);
+      return (t.state === 'COMPLETED' || t.state === 'TERMINATED') && t;
+    });
+    try {
+      const first = await api(consumer, 'POST', '/transfers', { agreementId: n.agreementId, pushTo });
+      expect(await ended(first.id)).toMatchObject({ state: 'COMPLETED' });
+      const second = await api(consumer, 'POST', '/transfers', { agreementId: n.agreementId, pushTo });
+      const refused = await ended(second.id);
+      expect(refused.state).toBe('TERMINATED');
+      expect(refused.error).toMatch(/count|POLICY_DENIED/);
+      expect(bodies).toBe(1);
+    } finally {
+      sink.closeAllConnections();
+      await new Promise((r) => sink.close(r));
+    }
+  });
+
   it('binds the declared purpose into the agreement and refuses a purpose the policy does not allow', async () => {
     await publishSample(provider, {
       assetId: 'advice-only',
