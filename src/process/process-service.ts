@@ -150,6 +150,12 @@ export abstract class ProcessService<R extends ProcessRecord, P extends ProcessP
   }
 
   /**
+   * Every state change (received, sent, given up) passes here, inside its transaction. Subclasses react to what
+   * must follow a change outside the database (e.g. cutting data streams); they must not assume it commits.
+   */
+  protected onTransition(_processId: string, _to: string): void {}
+
+  /**
    * Terminal bookkeeping. Undelivered messages are dropped when the peer ended the process (it will
    * not listen); our own termination instead queues behind them, so the peer still receives
    * everything in order.
@@ -296,6 +302,7 @@ export abstract class ProcessService<R extends ProcessRecord, P extends ProcessP
 
   protected event(processId: string, kind: ProcessEventKind, messageType: string | null, from: string | null, to: string | null, detail?: unknown): void {
     this.store.processEvents.append({ processId, kind, messageType, fromState: from, toState: to, detail });
+    if (to !== null && to !== from) this.onTransition(processId, to);
     if (this.base.audit && kind !== 'note') {
       const peer = kind === 'received' ? this.repo.get(processId)?.counterpartyId : undefined;
       this.base.audit.recordProcessEvent({ area: this.kind, processId, kind, messageType, from, to, detail, ...(peer ? { peer } : {}) });

@@ -41,6 +41,10 @@ export class ProviderDataPlane implements TransferDataPlane {
   private readonly buckets = new Map<string, TokenBucket>();
   /** Audit entries of data requests, written after each response finished. */
   private readonly access: DataAccessRecorder;
+  /** Data streams in flight per transfer (pulls being served, a push): cut when the transfer leaves STARTED. */
+  private readonly streams = new Map<string, Set<AbortController>>();
+  /** How each pull request releases its stream once served or failed. */
+  private readonly releases = new WeakMap<object, () => void>();
 
   constructor(
     private readonly deps: {
@@ -99,6 +103,22 @@ export class ProviderDataPlane implements TransferDataPlane {
     }
   }
 
+  private openStream(transferId: string): { signal: AbortSignal; release: () => void } {
+    const controller = new AbortController();
+    let live = this.streams.get(transferId);
+    if (!live) this.streams.set(transferId, (live = new Set()));
+    live.add(controller);
+    const release = () => {
+      live.delete(controller);
+      if (!live.size && this.streams.get(transferId) === live) this.streams.delete(transferId);
+    };
+    return { signal: controller.signal, release };
+  }
+
+  stopStreams(transferId: string, reason: string): void {
+    for (const controller of this.streams.get(transferId) ?? []) controller.abort(new DataPlaneError('ABORTED', reason));
+  }
+
   async pullAddress(t: Transfer): Promise<Record<string, unknown>> {
     const id = this.deps.identity.current;
     const { token } = await signDataToken(id, { transferId: t.id, agreementId: t.agreementId, consumerId: t.counterpartyId, lifetimeSeconds: this.deps.config.tokenLifetimeSeconds });
@@ -124,7 +144,9 @@ export class ProviderDataPlane implements TransferDataPlane {
     const props = (address.endpointProperties as Array<{ name: string; value: string }> | undefined) ?? [];
     const auth = props.find((p) => p.name === 'authorization')?.value;
     const authType = props.find((p) => p.name === 'authType')?.value;
+    const stream = this.openStream(t.id);
     const result = await pushAsset(asset.source, {
+      signal: stream.signal,
       url: address.endpoint as string,
       method: 'PUT',
       ...(auth ? { authorization: authType?.toLowerCase() === 'bearer' && !/^bearer /i.test(auth) ? `Bearer ${auth}` : auth } : {}),
@@ -135,7 +157,7 @@ export class ProviderDataPlane implements TransferDataPlane {
       dataRoot: this.deps.config.root,
       digests: this.digests,
       backend: { policy: this.deps.backendPolicy, dispatcher: this.deps.backendDispatcher() },
-    });
+    }).finally(stream.release);
     return { bytes: result.bytes, sha256: result.sha256 };
   }
 
@@ -187,13 +209,19 @@ export class ProviderDataPlane implements TransferDataPlane {
         if (!asset) throw new HedgerowError('ASSET_GONE', 'the asset of this transfer no longer exists', { httpStatus: 410 });
         // The backend connection pool is created on the first backend request, not at start-up.
         const backend = asset.source.type === 'http' ? { backend: { policy: this.deps.backendPolicy, dispatcher: this.deps.backendDispatcher() } } : {};
-        return { source: asset.source, options: { contentType: asset.contentType, bandwidth: this.bucket(t.id), ...backend } };
+        const stream = this.openStream(t.id);
+        this.releases.set(req, stream.release);
+        return { source: asset.source, options: { contentType: asset.contentType, bandwidth: this.bucket(t.id), signal: stream.signal, ...backend } };
       },
       {
         dataRoot: this.deps.config.root,
         digests: this.digests,
-        onServed: (result, req) => this.access.served(result, req),
+        onServed: (result, req) => {
+          this.releases.get(req)?.();
+          this.access.served(result, req);
+        },
         onFailed: (err, req) => {
+          this.releases.get(req)?.();
           this.access.failed(err, req);
           // A backend that fails ends the transfer with the reason: the consumer must not wait forever.
           if (err instanceof DataPlaneError && err.code.startsWith('BACKEND_')) {

@@ -42,6 +42,8 @@ export interface TransferDataPlane {
   pullAddress(t: Transfer): Promise<Json>;
   /** Stream the data of a provider-side push transfer to its target. */
   push(t: Transfer): Promise<{ bytes: number; sha256: string }>;
+  /** Cut the data streams (pulls being served, a push) of a transfer that is no longer STARTED. */
+  stopStreams(transferId: string, reason: string): void;
 }
 
 export interface TransferServiceDeps extends ProcessServiceDeps {
@@ -84,6 +86,20 @@ export class TransferService extends ProcessService<Transfer, TransferPatch, Tra
   protected defaultDecision(trigger: TransferTrigger): TransferIntent[] {
     // Providers start what they accepted; everything else waits for the operator, the CLI or the peer.
     return trigger === 'requested' ? [{ message: 'TransferStartMessage' }] : [];
+  }
+
+  protected override onTransition(id: string, to: string): void {
+    if (to === 'STARTED') return;
+    // After the transaction, and only if the change committed: a rolled-back transition must not cut a stream.
+    setImmediate(() => {
+      let t: Transfer | undefined;
+      try {
+        t = this.repo.get(id);
+      } catch {
+        return; // the store closed meanwhile (shutdown): the streams end with the process
+      }
+      if (t?.role === 'provider' && t.state !== 'STARTED') this.deps.dataPlane().stopStreams(id, `transfer ${t.state}`);
+    });
   }
 
   protected onEnded(t: Transfer): TransferPatch {

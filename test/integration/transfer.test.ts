@@ -122,6 +122,30 @@ describe('transfers between two connector processes', () => {
     await expect(api(consumer, 'POST', `/transfers/${encodeURIComponent(t.id)}/token`)).rejects.toThrow(/409|TERMINATED/);
   });
 
+  it('cuts a pull that is being served when the provider suspends the transfer', async () => {
+    // Larger than what socket buffers hold, so that most of it is still to be sent when the suspension comes.
+    const size = 64 * 1024 * 1024;
+    await publishSample(provider, { assetId: 'big-yields', content: Buffer.alloc(size, 7) });
+    const agreementId = await agree('big-yields');
+    const { t, target } = await startedPull(agreementId);
+    const providerPid = (await api(consumer, 'GET', `/transfers/${encodeURIComponent(t.id)}`)).providerPid;
+    const res = await request(target.endpoint, { dispatcher: agent, headers: { authorization: target.authorization } });
+    expect(res.statusCode).toBe(200);
+    const chunks = res.body[Symbol.asyncIterator]();
+    let received = ((await chunks.next()).value as Buffer).length;
+    // The consumer stops reading; the provider's operator suspends the transfer meanwhile.
+    await api(provider, 'POST', `/transfers/${encodeURIComponent(providerPid)}/suspend`, { reason: 'maintenance window' });
+    await transferIn(providerPid, 'SUSPENDED', provider);
+    let cut = false;
+    try {
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) received += (next.value as Buffer).length;
+    } catch {
+      cut = true;
+    }
+    expect(cut).toBe(true);
+    expect(received).toBeLessThan(size);
+  });
+
   it('refreshes a pull token through the provider while STARTED', async () => {
     const agreementId = await agree('yields');
     const { t, target } = await startedPull(agreementId);

@@ -91,6 +91,7 @@ describe('transfer transition matrix (5 states x messages x 2 roles)', () => {
       dataPlane: () => ({
         pullAddress: async () => ({ '@type': 'DataAddress', endpointType: 'https://w3id.org/idsa/v4.1/HTTP', endpoint: 'https://self/data' }),
         push: async () => ({ bytes: 0, sha256: '' }),
+        stopStreams: () => undefined,
       }),
     });
     store.assets.insert({ id: 'a1', title: 'a1', description: null, keywords: [], contentType: 'text/plain', originator: null, source: { type: 'file', path: 'a1.txt' } });
