@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, tempDir } from '../helpers/cli';
-import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
 
 const MB = 1024 * 1024;
 const procStatus = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -24,10 +24,7 @@ const logBytes = (m: Member) => m.node!.logs.reduce((n, l) => n + Buffer.byteLen
 
 export async function run(): Promise<Record<string, number>> {
   const tmp = tempDir('hedgerow-bench-footprint-');
-  const [provider, consumer] = createMembers(tmp.dir, [
-    { name: 'coop', participantId: 'did:web:coop.example' },
-    { name: 'agro', participantId: 'did:web:agro.example' },
-  ]);
+  const [provider, consumer] = coopAndAgro(tmp.dir);
   try {
     await startMember(provider!);
     await startMember(consumer!);

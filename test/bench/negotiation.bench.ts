@@ -4,7 +4,7 @@
  * FINALIZED event), throughput with 50 negotiations in flight. Catalog latency with 10,000 assets.
  */
 import path from 'node:path';
-import { createMembers, api, startMember, publishSample, eventually, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
 import { tempDir } from '../helpers/cli';
 import { Store } from '../../src/store/store';
 import { CertStore, certificateToPem } from '../../src/pki';
@@ -31,10 +31,7 @@ async function finished(consumer: Member, id: string): Promise<number> {
 
 export async function run(): Promise<Record<string, number>> {
   const tmp = tempDir('hedgerow-bench-neg-');
-  const [provider, consumer] = createMembers(tmp.dir, [
-    { name: 'coop', participantId: 'did:web:coop.example' },
-    { name: 'agro', participantId: 'did:web:agro.example' },
-  ]);
+  const [provider, consumer] = coopAndAgro(tmp.dir);
   try {
     // 10,000 assets straight into the provider's database (the management API is not what is measured).
     const store = Store.open(path.join(provider!.dir, 'data'));

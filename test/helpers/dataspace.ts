@@ -49,6 +49,22 @@ export function createMembers(
   });
 }
 
+type MemberOptions = { config?: Record<string, unknown>; env?: Record<string, string> };
+
+/** The pair most tests need, from one CA: the cooperative `coop` (provider) and the agronomy service `agro` (consumer). */
+export function coopAndAgro(root: string, opts: { coop?: MemberOptions; agro?: MemberOptions } = {}): [Member, Member] {
+  const [coop, agro] = createMembers(root, [
+    { name: 'coop', participantId: 'did:web:coop.example', ...opts.coop },
+    { name: 'agro', participantId: 'did:web:agro.example', ...opts.agro },
+  ]);
+  return [coop!, agro!];
+}
+
+/** SIGKILL every member that was started (afterAll: nothing may outlive the test). */
+export async function killMembers(...members: Array<Member | undefined>): Promise<void> {
+  for (const m of members) await m?.node?.stop('SIGKILL');
+}
+
 export async function startMember(m: Member, env: Record<string, string> = {}): Promise<RunningNode> {
   m.node = await startNode({ cwd: m.dir, args: ['--config', m.config], env: { ...m.env, ...env } });
   return m.node;

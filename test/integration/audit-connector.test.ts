@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { runCli, tempDir } from '../helpers/cli';
-import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 import type { AuditBundle } from '../../src/audit/bundle';
 import type { AuditEntry } from '../../src/audit/chain';
 
@@ -27,10 +27,7 @@ describe('audit trail of running connectors', () => {
     entries.find((e) => e.event === event && Object.entries(detail).every(([k, v]) => JSON.stringify((e.detail as Record<string, unknown>)[k]) === JSON.stringify(v)));
 
   beforeAll(async () => {
-    [provider, consumer] = createMembers(tmp.dir, [
-      { name: 'coop', participantId: 'did:web:coop.example' },
-      { name: 'agro', participantId: 'did:web:agro.example' },
-    ]);
+    [provider, consumer] = coopAndAgro(tmp.dir);
     await startMember(provider);
     await startMember(consumer);
     dsp = `https://localhost:${provider.node!.publicPort}/dsp/2025-1`;
@@ -67,8 +64,7 @@ describe('audit trail of running connectors', () => {
   });
 
   afterAll(async () => {
-    await provider?.node?.stop('SIGKILL');
-    await consumer?.node?.stop('SIGKILL');
+    await killMembers(provider, consumer);
     await agent?.close();
     tmp.cleanup();
   });

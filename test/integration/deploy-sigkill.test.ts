@@ -3,7 +3,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { request } from 'undici';
 import { runCli, tempDir } from '../helpers/cli';
-import { api, createMembers, eventually, freePort, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, freePort, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 
 /**
  * Power-loss safety: the provider connector is SIGKILLed at random moments while management writes and negotiations
@@ -74,18 +74,14 @@ describe('power-loss safety: SIGKILL under write load', () => {
 
   beforeAll(async () => {
     providerPort = await freePort();
-    [provider, consumer] = createMembers(tmp.dir, [
-      { name: 'coop', participantId: 'did:web:coop.example', env: { HEDGEROW_PUBLIC_API_PORT: String(providerPort) } },
-      { name: 'agro', participantId: 'did:web:agro.example' },
-    ]);
+    [provider, consumer] = coopAndAgro(tmp.dir, { coop: { env: { HEDGEROW_PUBLIC_API_PORT: String(providerPort) } } });
     await startMember(provider);
     await startMember(consumer);
     await publishSample(provider);
   });
 
   afterAll(async () => {
-    await provider?.node?.stop('SIGKILL');
-    await consumer?.node?.stop('SIGKILL');
+    await killMembers(provider, consumer);
     tmp.cleanup();
   });
 
@@ -126,6 +122,9 @@ describe('power-loss safety: SIGKILL under write load', () => {
           await new Promise((r) => setTimeout(r, 30));
         }
       })();
+      // The random moment is counted from the round's first acknowledged write: a restart slowed down by other
+      // suites must not let the kill come before any write of the round could be acknowledged.
+      await eventually(async () => [...acked.assets].some((id) => id.startsWith(`r${round}w`)), 30_000, `a write acknowledged in round ${round}`);
       const delay = 150 + Math.floor(Math.random() * 600);
       delays.push(delay);
       await new Promise((r) => setTimeout(r, delay));
@@ -187,7 +186,7 @@ describe('power-loss safety: SIGKILL under write load', () => {
     const doctor = runCli(['doctor', '--config', provider.config], { cwd: provider.dir });
     expect(doctor.stdout).toMatch(/^OK\s+database\s+.*passes integrity_check/m);
     console.log(
-      `SIGKILL test: ${ROUNDS} kills after ${delays.join(', ')} ms; ${acked.assets.size} assets and ${acked.policies.size} policies acknowledged, ` +
+      `SIGKILL test: ${ROUNDS} kills ${delays.join(', ')} ms after each round's first acknowledged write; ${acked.assets.size} assets and ${acked.policies.size} policies acknowledged, ` +
         `${negotiationIds.length} negotiations started, ${acknowledged.length} acknowledged by the provider: all present; ` +
         `audit trail: ${auditEntries} entries, chain unbroken`,
     );

@@ -1,5 +1,5 @@
 import { tempDir } from '../helpers/cli';
-import { api, createMembers, eventually, freePort, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, freePort, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 
 /**
  * Two real connector processes over HTTPS with signed peer tokens: a normal negotiation, a consumer
@@ -14,19 +14,14 @@ describe('negotiation between two connector processes', () => {
 
   beforeAll(async () => {
     providerPort = await freePort();
-    [provider, consumer] = createMembers(tmp.dir, [
-      { name: 'coop', participantId: 'did:web:coop.example', env: { HEDGEROW_PUBLIC_API_PORT: String(providerPort) } },
-      { name: 'agro', participantId: 'did:web:agro.example' },
-    ]);
+    [provider, consumer] = coopAndAgro(tmp.dir, { coop: { env: { HEDGEROW_PUBLIC_API_PORT: String(providerPort) } } });
     await startMember(provider);
     await startMember(consumer);
     await publishSample(provider);
   });
 
   afterAll(async () => {
-    if (process.env.DEBUG_LOGS) console.log(consumer?.node?.logs.join("\n"));
-    await provider?.node?.stop('SIGKILL');
-    await consumer?.node?.stop('SIGKILL');
+    await killMembers(provider, consumer);
     tmp.cleanup();
   });
 

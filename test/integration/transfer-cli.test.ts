@@ -5,7 +5,7 @@ import https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { CLI, childEnv, tempDir } from '../helpers/cli';
-import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 import { generateKeyPair, issueCertificate, certificateToPem, privateKeyToPem } from '../../src/pki';
 
 /**
@@ -88,11 +88,8 @@ describe('hedgerow transfer, transfers and fetch', () => {
   }
 
   beforeAll(async () => {
-    [provider, consumer] = createMembers(tmp.dir, [
-      // Pull tokens shorter than the CLI's refresh margin: every fetch attempt refreshes through the provider.
-      { name: 'coop', participantId: 'did:web:coop.example', config: { dataplane: { tokenLifetimeSeconds: 30 } } },
-      { name: 'agro', participantId: 'did:web:agro.example' },
-    ]);
+    // Pull tokens shorter than the CLI's refresh margin: every fetch attempt refreshes through the provider.
+    [provider, consumer] = coopAndAgro(tmp.dir, { coop: { config: { dataplane: { tokenLifetimeSeconds: 30 } } } });
     await Promise.all([startMember(provider), startMember(consumer)]);
     dsp = `https://localhost:${provider.node!.publicPort}/dsp/2025-1`;
     await publishSample(provider, { assetId: 'yields', content });
@@ -100,8 +97,7 @@ describe('hedgerow transfer, transfers and fetch', () => {
   });
 
   afterAll(async () => {
-    await provider?.node?.stop('SIGKILL');
-    await consumer?.node?.stop('SIGKILL');
+    await killMembers(provider, consumer);
     tmp.cleanup();
   });
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { tempDir } from '../helpers/cli';
-import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 import { loadCaDirectory } from '../../src/pki/ca-directory';
 import { localhostTls } from '../helpers/tls';
 
@@ -48,10 +48,7 @@ describe('transfers between two connector processes', () => {
   }
 
   beforeAll(async () => {
-    [provider, consumer] = createMembers(tmp.dir, [
-      { name: 'coop', participantId: 'did:web:coop.example' },
-      { name: 'agro', participantId: 'did:web:agro.example' },
-    ]);
+    [provider, consumer] = coopAndAgro(tmp.dir);
     await startMember(provider);
     await startMember(consumer);
     dsp = `https://localhost:${provider.node!.publicPort}/dsp/2025-1`;
@@ -60,8 +57,7 @@ describe('transfers between two connector processes', () => {
   });
 
   afterAll(async () => {
-    await provider?.node?.stop('SIGKILL');
-    await consumer?.node?.stop('SIGKILL');
+    await killMembers(provider, consumer);
     await agent?.close();
     tmp.cleanup();
   });

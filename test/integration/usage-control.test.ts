@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { tempDir } from '../helpers/cli';
 import { loadCaDirectory } from '../../src/pki/ca-directory';
 import { localhostTls } from '../helpers/tls';
-import { api, createMembers, eventually, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 
 /**
  * Usage control after the handshake, between two connector processes: N-times usage, a validity
@@ -22,10 +22,7 @@ describe('usage control between two connector processes', () => {
   let agent: Agent;
 
   beforeAll(async () => {
-    [provider, consumer] = createMembers(tmp.dir, [
-      { name: 'coop', participantId: 'did:web:coop.example', config: { usage: { monitorSeconds: 1 } } },
-      { name: 'agro', participantId: 'did:web:agro.example' },
-    ]);
+    [provider, consumer] = coopAndAgro(tmp.dir, { coop: { config: { usage: { monitorSeconds: 1 } } } });
     await startMember(provider);
     await startMember(consumer);
     dsp = `https://localhost:${provider.node!.publicPort}/dsp/2025-1`;
@@ -33,8 +30,7 @@ describe('usage control between two connector processes', () => {
   });
 
   afterAll(async () => {
-    await provider?.node?.stop('SIGKILL');
-    await consumer?.node?.stop('SIGKILL');
+    await killMembers(provider, consumer);
     await agent?.close();
     tmp.cleanup();
   });
