@@ -42,6 +42,25 @@ function echoPids(req: Request): EchoPids {
 }
 
 /**
+ * Run `fn` exactly once when the response has gone out or the connection is gone. The action has
+ * already committed the owed message, so a peer hanging up (before or after this point: then
+ * 'finish' never fires) must not hold it back until a restart.
+ */
+function whenResponseDone(res: Response, fn: () => void): void {
+  if (res.destroyed || res.closed) return fn();
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    res.off('finish', once);
+    res.off('close', once);
+    fn();
+  };
+  res.once('finish', once);
+  res.once('close', once);
+}
+
+/**
  * Every DSP endpoint goes through here: authenticate the peer, validate the body against its
  * official schema (before it touches any state), run the action, map errors to DSP error bodies.
  */
@@ -58,7 +77,7 @@ export function dspEndpoint(ctx: DspContext, area: DspArea, expect: DspMessageTy
         body = req.body as Record<string, unknown>;
       }
       const result = await action({ peer, body, params: req.params as Record<string, string>, query: req.query as Record<string, unknown> });
-      if (result.after) res.once('finish', result.after);
+      if (result.after) whenResponseDone(res, result.after);
       if (result.headers) res.set(result.headers);
       if (result.body === null) res.status(result.status).end();
       else res.status(result.status).json(result.body);
