@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import { dspEndpoint, type DspContext } from '../../src/protocol/dsp/handler';
+import { createDspRouter, type DspRouterDeps } from '../../src/protocol/dsp/router';
+import { PeerAuthError } from '../../src/identity/peer-token';
+import { MAX_JSON_DEPTH } from '../../src/json-depth';
 import { silentLogger } from '../../src/log/logger';
 
 /** The shared DSP endpoint wrapper, over real HTTP: follow-ups, and what reaches the action. */
@@ -65,5 +68,64 @@ describe('dspEndpoint', () => {
     await until(() => after.mock.calls.length > 0);
     await new Promise((r) => setTimeout(r, 50));
     expect(after).toHaveBeenCalledTimes(1);
+  });
+});
+
+/** What peers get back from the DSP router for bodies that must never reach an action. */
+describe('DSP router: refused bodies', () => {
+  let server: Server;
+  let base: string;
+  const errors: string[] = [];
+  const unreachable = () => {
+    throw new Error('the action must not run');
+  };
+
+  beforeAll(async () => {
+    const deps = {
+      participantId: () => 'urn:self',
+      logger: { ...silentLogger, error: (msg: string) => errors.push(msg) },
+      verifier: {
+        scheme: 'test',
+        verify: async (h: string | undefined) => {
+          if (h !== 'Bearer good') throw new PeerAuthError('TOKEN_MISSING', 'no token');
+          return { participantId: 'urn:peer', scheme: 'test' };
+        },
+      },
+      negotiations: { receiveInitialRequest: unreachable },
+      transfers: { receiveRequest: unreachable },
+      catalog: {},
+      facts: {},
+      publicUrl: () => 'https://self',
+    } as unknown as DspRouterDeps;
+    const app = express();
+    app.use(createDspRouter(deps));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dsp/2025-1`;
+  });
+  afterAll(() => new Promise((r) => server.close(r)));
+  afterEach(() => {
+    expect(errors).toEqual([]);
+  });
+
+  const post = async (p: string, body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(base + p, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer good', ...headers }, body });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  const deepConstraint = (depth: number) => '{"and":['.repeat(depth) + '{"leftOperand":"purpose","operator":"eq","rightOperand":"x"}' + ']}'.repeat(depth);
+
+  it.each([
+    [
+      '/negotiations/request',
+      'ContractNegotiationError',
+      `{"@context":["https://w3id.org/dspace/2025/1/context.jsonld"],"@type":"ContractRequestMessage","consumerPid":"urn:c","callbackAddress":"https://a.example",` +
+        `"offer":{"@id":"a:b:c","@type":"Offer","target":"b","permission":[{"action":"use","constraint":[${deepConstraint(3000)}]}]}}`,
+    ],
+    ['/transfers/request', 'TransferError', `{"@context":["https://w3id.org/dspace/2025/1/context.jsonld"],"@type":"TransferRequestMessage","consumerPid":"urn:c","x":${'['.repeat(3000) + ']'.repeat(3000)}}`],
+  ])('answers a deeply nested body on %s with 400 and a %s, not a stack overflow', async (p, errorType, body) => {
+    const res = await post(p, body);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ '@type': errorType, consumerPid: 'urn:c', code: 'SCHEMA_VIOLATION', reason: [`/: JSON nested deeper than ${MAX_JSON_DEPTH} levels`] });
   });
 });
