@@ -113,6 +113,19 @@ describe('DSP router: refused bodies', () => {
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
 
+  it.each([
+    ['an unsupported charset', '/negotiations/request', 415, 'ContractNegotiationError', 'UNSUPPORTED_MEDIA_TYPE', { 'content-type': 'application/json; charset=x-bogus' }],
+    ['an unsupported Content-Encoding', '/transfers/request', 415, 'TransferError', 'UNSUPPORTED_MEDIA_TYPE', { 'content-encoding': 'x-foo' }],
+    ['a text/plain body', '/negotiations/request', 415, 'ContractNegotiationError', 'UNSUPPORTED_MEDIA_TYPE', { 'content-type': 'text/plain' }],
+    ['a text/plain body without a token', '/catalog/request', 401, 'CatalogError', 'UNAUTHORIZED', { 'content-type': 'text/plain', authorization: 'Bearer bad' }],
+    ['a body over 1 MB', '/catalog/request', 413, 'CatalogError', 'PAYLOAD_TOO_LARGE', {}],
+  ])('answers %s on %s with %i and a %s (%s)', async (what, p, status, errorType, code, headers) => {
+    const body = what.includes('1 MB') ? JSON.stringify({ pad: 'x'.repeat(1_100_000) }) : '{}';
+    const res = await post(p, body, headers);
+    expect(res.status).toBe(status);
+    expect(res.body).toMatchObject({ '@type': errorType, code });
+  });
+
   const deepConstraint = (depth: number) => '{"and":['.repeat(depth) + '{"leftOperand":"purpose","operator":"eq","rightOperand":"x"}' + ']}'.repeat(depth);
 
   it.each([

@@ -2,9 +2,13 @@ import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import type { Logger } from '../../log/logger';
 import type { PeerVerifier, VerifiedPeer } from '../../identity/peer-token';
 import { PeerAuthError } from '../../identity/peer-token';
+import { RequestBodyError } from '../../errors';
 import type { AuditTrail } from '../../audit/audit-trail';
 import { validateDspMessage, type DspMessageType } from './schema-validator';
 import { DspBadRequestError, dspErrorResponse, type DspArea, type EchoPids } from './errors';
+
+/** The media types DSP bodies are parsed from (JSON and JSON-LD). */
+export const DSP_JSON_TYPES = ['application/json', 'application/ld+json', 'application/*+json'];
 
 export interface DspContext {
   verifier: PeerVerifier;
@@ -70,6 +74,11 @@ export function dspEndpoint(ctx: DspContext, area: DspArea, expect: DspMessageTy
       const peer = await ctx.verifier.verify(req.get('authorization'), { audience: ctx.participantId() });
       let body: Record<string, unknown> = {};
       if (expect) {
+        // A body declared as something else was skipped by the JSON parser: that is not a schema violation.
+        const contentType = req.get('content-type');
+        if (contentType && req.is(DSP_JSON_TYPES) === false) {
+          throw new RequestBodyError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${contentType} is not JSON; send application/json`, 415);
+        }
         const check = validateDspMessage(req.body, expect);
         if (!check.ok) {
           throw new DspBadRequestError('SCHEMA_VIOLATION', check.errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`), echoPids(req));
