@@ -79,6 +79,26 @@ export class ForbiddenError extends HedgerowError {
   }
 }
 
+/** The request was refused before any handler looked at it: unreadable body, wrong media type. */
+export class RequestBodyError extends HedgerowError {
+  constructor(code: string, message: string, httpStatus: number) {
+    super(code, message, { exitCode: 65, httpStatus });
+  }
+}
+
+/**
+ * body-parser rejects with a plain error carrying a `type` and a 4xx `status` (malformed JSON, too
+ * large, unsupported charset or Content-Encoding): the client's fault, so its status is kept.
+ */
+export function bodyParserError(err: unknown): RequestBodyError | undefined {
+  const e = err as { type?: unknown; status?: unknown; message?: unknown } | null | undefined;
+  if (typeof e?.type !== 'string' || typeof e.status !== 'number' || e.status < 400 || e.status >= 500) return undefined;
+  if (e.type === 'entity.parse.failed') return new RequestBodyError('MALFORMED_JSON', 'request body is not valid JSON', 400);
+  if (e.type === 'entity.too.large') return new RequestBodyError('PAYLOAD_TOO_LARGE', 'request body too large', 413);
+  const message = typeof e.message === 'string' ? e.message : 'bad request';
+  return new RequestBodyError(e.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST', message, e.status);
+}
+
 /**
  * PKI failures. Codes are distinct per cause so that callers (doctor, tests, peers' logs) can tell an
  * expired certificate from an untrusted one.

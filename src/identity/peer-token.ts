@@ -231,16 +231,19 @@ export class X5cTokenVerifier implements PeerVerifier {
  */
 export class StaticTokenVerifier implements PeerVerifier {
   readonly scheme = 'static';
-  constructor(private readonly tokens: Record<string, string>) {
+  /** A Map of own entries: indexing the config object would let `Bearer constructor` match Object.prototype. */
+  private readonly tokens: Map<string, string>;
+  constructor(tokens: Record<string, string>) {
     if (process.env.NODE_ENV === 'production') {
       throw new AuthenticationError('the static token scheme is for conformance testing and is refused when NODE_ENV=production', 'STATIC_AUTH_IN_PRODUCTION');
     }
+    this.tokens = new Map(Object.entries(tokens).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
   }
 
   async verify(authorization: string | undefined): Promise<VerifiedPeer> {
     if (!authorization) throw new PeerAuthError('TOKEN_MISSING', 'no Authorization header');
     const value = authorization.trim();
-    const participantId = this.tokens[value] ?? this.tokens[value.replace(/^Bearer\s+/i, '')];
+    const participantId = this.tokens.get(value) ?? this.tokens.get(value.replace(/^Bearer\s+/i, ''));
     if (!participantId) throw new PeerAuthError('TOKEN_UNKNOWN', 'unknown static token');
     return { participantId, scheme: this.scheme };
   }

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2019, { type ValidateFunction } from 'ajv/dist/2019';
 import { ValidationError } from '../errors';
+import { JSON_TOO_DEEP, jsonTooDeep } from '../json-depth';
 
 /**
  * The management API is declared as a table: method, path, schemas, handler. The express router
@@ -62,6 +63,8 @@ export function buildRouter(routes: ApiRoute[]): Router {
     const checkQuery = querySchema ? validator(querySchema) : undefined;
     router[route.method](route.path, async (req: Request, res: Response) => {
       const body = req.body ?? {};
+      // Before Ajv and the handlers, which recurse with the data.
+      if (jsonTooDeep(body)) throw new ValidationError(JSON_TOO_DEEP);
       if (checkBody && !checkBody(body)) rejectWith(checkBody, '');
       const query = Object.fromEntries(Object.entries(req.query).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
       if (checkQuery && !checkQuery(query)) rejectWith(checkQuery, 'query:');

@@ -168,6 +168,10 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
   receiveAgreement(peer: VerifiedPeer, consumerPid: string, msg: Json): Negotiation {
     const agreement = msg.agreement as Json;
     return this.receive('consumer', peer, consumerPid, 'ContractAgreementMessage', msg, (n) => {
+      // Agreement ids are the provider's choice and our primary key: a reused one is the peer's error, not a 500.
+      if (this.store.agreements.get(agreement['@id'] as string, 'consumer')) {
+        throw new DspBadRequestError('AGREEMENT_ID_CONFLICT', [`agreement ${String(agreement['@id'])} already exists`], this.pidsOf(n));
+      }
       this.store.agreements.insert({
         id: agreement['@id'] as string,
         negotiationId: n.id,

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { HedgerowError, describeError } from '../errors';
+import { HedgerowError, bodyParserError, describeError } from '../errors';
 import type { Logger } from '../log/logger';
 
 /** The JSON error body of the management API: `{ error: { code, message, details? } }`. */
@@ -9,13 +9,11 @@ export function errorBody(code: string, message: string, details?: Record<string
 
 /** Map anything thrown to a status and a JSON body. 5xx bodies never carry internals. */
 export function toHttpError(err: unknown): { status: number; body: ReturnType<typeof errorBody> } {
-  if (err instanceof HedgerowError) {
-    return { status: err.httpStatus, body: errorBody(err.code, err.message, err.details) };
+  const typed = err instanceof HedgerowError ? err : bodyParserError(err);
+  if (typed) {
+    return { status: typed.httpStatus, body: errorBody(typed.code, typed.message, typed.details) };
   }
-  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
-  // body-parser errors carry a status and a type.
-  if (e?.type === 'entity.parse.failed') return { status: 400, body: errorBody('MALFORMED_JSON', 'request body is not valid JSON') };
-  if (e?.type === 'entity.too.large') return { status: 413, body: errorBody('PAYLOAD_TOO_LARGE', 'request body too large') };
+  const e = err as { status?: number; statusCode?: number; message?: string };
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return { status, body: errorBody('BAD_REQUEST', e.message ?? 'bad request') };

@@ -178,6 +178,18 @@ describe('management API and management CLI (one connector process)', () => {
       expect(res.body.error.code).toBe('MALFORMED_JSON');
     });
 
+    it('refuses a deeply nested body with 400 before anything recursive sees it', async () => {
+      const constraint = '{"and":['.repeat(3000) + '{"leftOperand":"purpose","operator":"eq","rightOperand":"x"}' + ']}'.repeat(3000);
+      const res = await api(
+        'POST',
+        '/api/v1/negotiations',
+        `{"counterPartyAddress":"${dspUrl}","counterPartyId":"${PARTICIPANT}","offer":{"@id":"a:b:c","@type":"Offer","target":"b","permission":[{"action":"use","constraint":[${constraint}]}]}}`,
+      );
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'JSON nested deeper than 128 levels' });
+      expect(node!.logs.join('\n')).not.toContain('Maximum call stack');
+    });
+
     it('answers 409 for a duplicate id', async () => {
       for (const [p, body] of [
         ['/api/v1/policies', { id: 'http-open', policy: openPolicy }],

@@ -9,6 +9,8 @@ import {
   type DspMessageType,
 } from '../../src/protocol/dsp/schema-validator';
 import { DSP_NS, expandDsp } from '../helpers/dsp-jsonld';
+import { MAX_CONSTRAINT_DEPTH } from '../../src/policy';
+import { MAX_JSON_DEPTH, jsonTooDeep } from '../../src/json-depth';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'dsp');
 
@@ -167,6 +169,32 @@ describe('DSP 2025-1 schema validation', () => {
     expect((thrown as Error).message).toBe(
       "outbound DSP ContractRequestMessage does not match its schema: /: exactly one of 'callbackAddress' or 'providerPid' must be present",
     );
+  });
+
+  it('refuses deeply nested messages without throwing, and still takes the deepest policy the policy validator allows', () => {
+    const nested = (depth: number) => {
+      let c: Record<string, unknown> = { leftOperand: 'purpose', operator: 'eq', rightOperand: 'x' };
+      for (let i = 0; i < depth; i++) c = { and: [c] };
+      return c;
+    };
+    const catalogWith = (constraint: Record<string, unknown>) => {
+      const catalog = structuredClone(byName('Catalog.json')) as any;
+      catalog.dataset[0].hasPolicy[0].permission[0].constraint = [constraint];
+      return catalog;
+    };
+    // ~30 KB: Ajv recursed into a RangeError here.
+    expect(validateDspMessage(catalogWith(nested(3000)), 'Catalog')).toEqual({ ok: false, errors: [{ path: '', message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` }] });
+    expect(validateDspMessage(catalogWith(nested(MAX_CONSTRAINT_DEPTH)), 'Catalog')).toEqual({ ok: true, type: 'Catalog' });
+  });
+
+  it('jsonTooDeep counts object and array levels without recursing', () => {
+    const arrays = (n: number): unknown => JSON.parse('['.repeat(n) + ']'.repeat(n));
+    expect(jsonTooDeep(arrays(MAX_JSON_DEPTH))).toBe(false);
+    expect(jsonTooDeep(arrays(MAX_JSON_DEPTH + 1))).toBe(true);
+    expect(jsonTooDeep({ a: [{ b: 'x' }] }, 3)).toBe(false);
+    expect(jsonTooDeep({ a: [{ b: {} }] }, 3)).toBe(true);
+    expect(jsonTooDeep('scalar', 0)).toBe(false);
+    expect(jsonTooDeep(arrays(500_000))).toBe(true);
   });
 
   it('dspContext() is a fresh array holding the DSP 2025-1 context', () => {

@@ -147,4 +147,25 @@ describe('negotiation transition matrix (7 states x inbound messages x 2 roles)'
       service.receiveVerification(PEER, n.id, { '@context': CTX, '@type': 'ContractAgreementVerificationMessage', providerPid: n.providerPid, consumerPid: 'urn:uuid:someone-else' }),
     ).toThrow(expect.objectContaining({ httpStatus: 400, code: 'PID_MISMATCH' }));
   });
+
+  it('refuses an agreement whose @id we already hold (400 AGREEMENT_ID_CONFLICT, not a database error), changing nothing', () => {
+    const agreement = { '@id': 'urn:uuid:agreement-reused', '@type': 'Agreement', target: 'a1', assigner: PEER.participantId, assignee: 'urn:self', timestamp: '2026-01-01T00:00:00Z', permission: [{ action: 'use' }] };
+    const message = (n: { providerPid: string | null; consumerPid: string | null }) => ({ '@context': CTX, '@type': 'ContractAgreementMessage', providerPid: n.providerPid, consumerPid: n.consumerPid, agreement });
+    const first = negotiationIn('consumer', 'REQUESTED');
+    expect(service.receiveAgreement(PEER, first.id, message(first)).state).toBe('AGREED');
+
+    const second = negotiationIn('consumer', 'REQUESTED');
+    let error: unknown;
+    try {
+      service.receiveAgreement(PEER, second.id, message(second));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'AGREEMENT_ID_CONFLICT' });
+    const { status, body } = dspErrorResponse('negotiation', error);
+    expect(status).toBe(400);
+    expect(body).toMatchObject({ '@type': 'ContractNegotiationError', code: 'AGREEMENT_ID_CONFLICT', providerPid: second.providerPid, consumerPid: second.consumerPid });
+    expect(store.negotiations.get(second.id)).toMatchObject({ state: 'REQUESTED', agreementId: null, nextAction: null });
+    expect(store.agreements.get(agreement['@id'], 'consumer')).toMatchObject({ negotiationId: first.id });
+  });
 });

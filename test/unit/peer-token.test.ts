@@ -130,6 +130,10 @@ describe('peer tokens (x5c JWT)', () => {
     // A JWT that fails a real check never falls through to the static scheme.
     const expired = await token({ iat: 1000, exp: 1200 });
     await expect(chained.verify(`Bearer ${expired}`, { audience: 'urn:coop' })).rejects.toMatchObject({ code: 'TOKEN_EXPIRED' });
+    // Only the configured entries count, never Object.prototype members.
+    for (const h of ['Bearer constructor', '__proto__', 'Bearer toString', 'hasOwnProperty', 'Bearer valueOf']) {
+      await expect(chained.verify(h, { audience: 'urn:coop' })).rejects.toMatchObject({ code: 'TOKEN_UNKNOWN' });
+    }
     const before = process.env.NODE_ENV;
     process.env.NODE_ENV = 'production';
     try {

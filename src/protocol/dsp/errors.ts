@@ -1,4 +1,4 @@
-import { HedgerowError, NotFoundError } from '../../errors';
+import { HedgerowError, NotFoundError, bodyParserError } from '../../errors';
 import { PeerAuthError } from '../../identity/peer-token';
 import { dspContext } from './schema-validator';
 
@@ -61,7 +61,8 @@ export function dspErrorBody(area: DspArea, code: string, reasons: string[], pid
  * endpoints, 404 on negotiation and transfer endpoints (the spec forbids revealing the process).
  * Internal errors never leak their message.
  */
-export function dspErrorResponse(area: DspArea, err: unknown, pids: EchoPids = {}): { status: number; body: Record<string, unknown> } {
+export function dspErrorResponse(area: DspArea, thrown: unknown, pids: EchoPids = {}): { status: number; body: Record<string, unknown> } {
+  const err = bodyParserError(thrown) ?? thrown;
   if (err instanceof PeerAuthError) {
     if (area === 'catalog') return { status: 401, body: dspErrorBody(area, 'UNAUTHORIZED', ['request not authenticated']) };
     return NOT_FOUND(area, pids);
@@ -73,9 +74,6 @@ export function dspErrorResponse(area: DspArea, err: unknown, pids: EchoPids = {
     if (err.httpStatus === 404 && area !== 'catalog') return NOT_FOUND(area, pids);
     return { status: err.httpStatus, body: dspErrorBody(area, err.code, [err.message], pids) };
   }
-  const e = err as { type?: string };
-  if (e?.type === 'entity.parse.failed') return { status: 400, body: dspErrorBody(area, 'MALFORMED_JSON', ['request body is not valid JSON'], pids) };
-  if (e?.type === 'entity.too.large') return { status: 413, body: dspErrorBody(area, 'PAYLOAD_TOO_LARGE', ['request body too large'], pids) };
   return { status: 500, body: dspErrorBody(area, 'INTERNAL', ['internal error'], pids) };
 }
 

@@ -2,9 +2,13 @@ import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import type { Logger } from '../../log/logger';
 import type { PeerVerifier, VerifiedPeer } from '../../identity/peer-token';
 import { PeerAuthError } from '../../identity/peer-token';
+import { RequestBodyError } from '../../errors';
 import type { AuditTrail } from '../../audit/audit-trail';
 import { validateDspMessage, type DspMessageType } from './schema-validator';
 import { DspBadRequestError, dspErrorResponse, type DspArea, type EchoPids } from './errors';
+
+/** The media types DSP bodies are parsed from (JSON and JSON-LD). */
+export const DSP_JSON_TYPES = ['application/json', 'application/ld+json', 'application/*+json'];
 
 export interface DspContext {
   verifier: PeerVerifier;
@@ -42,6 +46,25 @@ function echoPids(req: Request): EchoPids {
 }
 
 /**
+ * Run `fn` exactly once when the response has gone out or the connection is gone. The action has
+ * already committed the owed message, so a peer hanging up (before or after this point: then
+ * 'finish' never fires) must not hold it back until a restart.
+ */
+function whenResponseDone(res: Response, fn: () => void): void {
+  if (res.destroyed || res.closed) return fn();
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    res.off('finish', once);
+    res.off('close', once);
+    fn();
+  };
+  res.once('finish', once);
+  res.once('close', once);
+}
+
+/**
  * Every DSP endpoint goes through here: authenticate the peer, validate the body against its
  * official schema (before it touches any state), run the action, map errors to DSP error bodies.
  */
@@ -51,6 +74,11 @@ export function dspEndpoint(ctx: DspContext, area: DspArea, expect: DspMessageTy
       const peer = await ctx.verifier.verify(req.get('authorization'), { audience: ctx.participantId() });
       let body: Record<string, unknown> = {};
       if (expect) {
+        // A body declared as something else was skipped by the JSON parser: that is not a schema violation.
+        const contentType = req.get('content-type');
+        if (contentType && req.is(DSP_JSON_TYPES) === false) {
+          throw new RequestBodyError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${contentType} is not JSON; send application/json`, 415);
+        }
         const check = validateDspMessage(req.body, expect);
         if (!check.ok) {
           throw new DspBadRequestError('SCHEMA_VIOLATION', check.errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`), echoPids(req));
@@ -58,7 +86,7 @@ export function dspEndpoint(ctx: DspContext, area: DspArea, expect: DspMessageTy
         body = req.body as Record<string, unknown>;
       }
       const result = await action({ peer, body, params: req.params as Record<string, string>, query: req.query as Record<string, unknown> });
-      if (result.after) res.once('finish', result.after);
+      if (result.after) whenResponseDone(res, result.after);
       if (result.headers) res.set(result.headers);
       if (result.body === null) res.status(result.status).end();
       else res.status(result.status).json(result.body);

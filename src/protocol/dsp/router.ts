@@ -4,7 +4,7 @@ import type { NegotiationService } from '../../negotiation/negotiation-service';
 import type { TransferService } from '../../transfer/transfer-service';
 import type { FactProvider } from '../../usage/facts';
 import type { DspContext } from './handler';
-import { dspParseErrorHandler } from './handler';
+import { DSP_JSON_TYPES, dspParseErrorHandler } from './handler';
 import { catalogRoutes } from './routes/catalog';
 import { providerNegotiationRoutes } from './routes/negotiation-provider';
 import { consumerNegotiationRoutes, initialOfferRoute } from './routes/negotiation-consumer';
@@ -20,7 +20,7 @@ export interface DspRouterDeps extends DspContext {
   publicUrl: () => string;
 }
 
-const jsonBody = express.json({ limit: '1mb', type: ['application/json', 'application/ld+json', 'application/*+json'] });
+const jsonBody = express.json({ limit: '1mb', type: DSP_JSON_TYPES });
 
 /**
  * The Dataspace Protocol surface of the public listener. Paths: the version document at the root,

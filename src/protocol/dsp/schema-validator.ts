@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv2019, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2019';
 import { PACKAGE_ROOT } from '../../config/load';
+import { JSON_TOO_DEEP, jsonTooDeep } from '../../json-depth';
 
 export const DSP_CONTEXT = 'https://w3id.org/dspace/2025/1/context.jsonld';
 
@@ -118,6 +119,8 @@ export function validateDspMessage(body: unknown, expected?: DspMessageType | Ds
   });
 
   if (!isJsonObject(body)) return fail('', 'must be a JSON object');
+  // Ajv recurses with the data: a deeply nested peer message would overflow the stack.
+  if (jsonTooDeep(body)) return fail('', JSON_TOO_DEEP);
   const declared = body['@type'];
   let type: DspMessageType;
   if (declared === undefined && accepted?.includes(UNTYPED_MESSAGE)) type = UNTYPED_MESSAGE;
