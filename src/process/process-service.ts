@@ -162,7 +162,7 @@ export abstract class ProcessService<R extends ProcessRecord, P extends ProcessP
    */
   protected ended(p: R, why: string, msg: Json | undefined, dropOutbox: boolean): P {
     if (dropOutbox) this.store.outbox.dropProcess(p.id);
-    const reasons = msg && Array.isArray(msg.reason) ? (msg.reason as unknown[]).map((r) => (typeof r === 'string' ? r : JSON.stringify(r))) : [];
+    const reasons = reasonsOf(msg);
     return { ...this.onEnded(p, why), nextAction: null, error: [why, ...reasons].join(': ').slice(0, 2000) } as P;
   }
 
@@ -317,6 +317,7 @@ export function claimsOf(peer: VerifiedPeer): Record<string, string> {
   return claims;
 }
 
+/** A peer's reasons as we keep them (timeline, audit, error): at most 5 of at most 500 characters each. */
 function reasonsOf(body: unknown): string[] {
   const reason = (body as Json | null)?.reason;
   return Array.isArray(reason) ? reason.slice(0, 5).map((r) => (typeof r === 'string' ? r : JSON.stringify(r)).slice(0, 500)) : [];
@@ -325,8 +326,8 @@ function reasonsOf(body: unknown): string[] {
 /** What of a received message goes into the timeline (reasons, codes, offer and agreement ids). */
 function messageDetail(msg: Json): Json | undefined {
   const d: Json = {};
-  if (msg.code !== undefined) d.code = msg.code;
-  if (Array.isArray(msg.reason)) d.reasons = msg.reason;
+  if (msg.code !== undefined) d.code = typeof msg.code === 'string' ? msg.code.slice(0, 200) : msg.code;
+  if (Array.isArray(msg.reason)) d.reasons = reasonsOf(msg);
   if (msg.offer && typeof msg.offer === 'object') d.offer = (msg.offer as Json)['@id'];
   if (msg.agreement && typeof msg.agreement === 'object') d.agreement = (msg.agreement as Json)['@id'];
   if (msg.eventType) d.eventType = msg.eventType;

@@ -132,6 +132,19 @@ describe('negotiation transition matrix (7 states x inbound messages x 2 roles)'
     }
   });
 
+  it('keeps at most 5 reasons of at most 500 characters from a termination (timeline and error)', () => {
+    const n = negotiationIn('provider', 'REQUESTED');
+    const reason = Array.from({ length: 100 }, (_, i) => `${i}:${'x'.repeat(10_000)}`);
+    const msg = { '@context': CTX, '@type': 'ContractNegotiationTerminationMessage', providerPid: n.providerPid, consumerPid: n.consumerPid, code: 'c'.repeat(10_000), reason };
+    expect(service.receiveTermination('provider', PEER, n.id, msg).state).toBe('TERMINATED');
+    const received = store.processEvents.forProcess(n.id).find((e) => e.kind === 'received')!;
+    const detail = received.detail as { code: string; reasons: string[] };
+    expect(detail.reasons).toHaveLength(5);
+    expect(detail.reasons.every((r) => r.length === 500)).toBe(true);
+    expect(detail.code).toHaveLength(200);
+    expect(store.negotiations.get(n.id)!.error!.length).toBeLessThanOrEqual(2000);
+  });
+
   it('hides negotiations from other participants (404, not 400)', () => {
     const n = negotiationIn('provider', 'AGREED');
     expect(() => service.receiveVerification({ participantId: 'urn:intruder', scheme: 'test' }, n.id, { '@context': CTX, '@type': 'ContractAgreementVerificationMessage', providerPid: n.providerPid, consumerPid: n.consumerPid })).toThrow(
