@@ -4,7 +4,7 @@
  *   1 format      Loire VC-JWT / VP-JWT (EnvelopedVerifiableCredential), or 22.10 JSON-LD VC / VP;
  *   2 did         did:web resolution (HTTPS, offline cache, documents given as files);
  *   3 key         the verification method named by `kid` / `proof.verificationMethod`, listed under assertionMethod;
- *   4 chain       x5c / x5u chain valid to the trust anchors, leaf key equal to the JWK;
+ *   4 chain       x5c / x5u chain valid to the trust anchors, leaf key equal to the JWK, leaf naming the did:web host;
  *   5 signature   compact JWS (Loire) or JsonWebSignature2020 in both flavours (22.10);
  *   6 validity    validFrom/validUntil, issuanceDate/expirationDate, header iat/exp in seconds or milliseconds;
  *   7 shacl       the credentials' subjects together against the release's shapes (25.11 or 22.10);
@@ -13,11 +13,12 @@
  * verification passes only if all eight steps pass.
  */
 import crypto, { type KeyObject, type X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { certificateInfo, validateChain } from '../pki';
 import { PkiError } from '../errors';
 import { CLOCK_SKEW_MS, CREDENTIALS_V2, type ShapesRelease } from './constants';
 import { ACCEPTED_ALGORITHMS, decodeCompactJws, jwtTimeMs, signedDocument, verifyCompactJws, verifyJws2020, type DecodedJws, type Json } from './jws';
-import { DidResolver, ResolutionError, didOf, jwkToKey } from './did-resolver';
+import { DidResolver, ResolutionError, didOf, didWebHost, jwkToKey } from './did-resolver';
 import { checkRules, idOf, subjectsOf, typesOf, type RuleFinding, type RuleSettings } from './rules';
 import { sharedShaclPool, type ShaclPool, type ShaclReport } from './shacl';
 import { credentialDigest, signResultCredential, type ResultSigner } from './result-credential';
@@ -105,6 +106,7 @@ interface Unit {
   /** 22.10 with a verified proof: the document as the signature covers it (signedDocument), what the rules read. */
   signed?: Json;
   issuer?: string;
+  didDocument?: Json;
   kid?: string;
   key?: KeyObject;
   jwk?: Json;
@@ -314,7 +316,7 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
     try {
       const { document, source } = await didDocs.get(did)!;
       u.report.didSource = source;
-      (u as Unit & { didDocument?: Json }).didDocument = document;
+      u.didDocument = document;
     } catch (err) {
       const code = err instanceof ResolutionError ? err.code : 'DID_UNRESOLVABLE';
       fail(2, { code: code === 'DID_NOT_WEB' || code === 'DID_DOCUMENT_INVALID' ? code : 'DID_UNRESOLVABLE', credential: u.label, message: `${did}: ${(err as Error).message}` });
@@ -329,7 +331,7 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
       fail(3, { code: 'NOT_CHECKED', credential: u.label, message: 'not checked: the DID was not resolved' });
       continue;
     }
-    const doc = (u as Unit & { didDocument?: Json }).didDocument!;
+    const doc = u.didDocument!;
     const did = String(doc.id);
     const f = (code: string, message: string) => {
       fail(3, { code, credential: u.label, message });
@@ -411,9 +413,11 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
       const leaf = certificateInfo(chain[0]!);
       u.report.trustAnchor = certificateInfo(anchor).subject;
       u.report.certificateNotAfter = leaf.notAfter.toISOString();
-      const host = u.issuer?.startsWith('did:web:') ? decodeURIComponent(u.issuer.split(':')[2]!).replace(/:\d+$/, '') : undefined;
-      if (host && !leaf.hostnames.includes(host) && !leaf.ipAddresses.includes(host)) {
-        warnings.push(`${u.label}: the certificate does not name the did:web host ${host} (SAN)`);
+      // The chain vouches for a host, not for a DID: unless it names the did:web's host, the key may be anyone's.
+      const host = didWebHost(String(u.didDocument!.id));
+      if (!(isIP(host) ? chain[0]!.checkIP(host) : chain[0]!.checkHost(host, { subject: 'never', partialWildcards: false }))) {
+        fail(4, { code: 'HOST_MISMATCH', credential: u.label, message: `the certificate of ${u.kid} does not name the did:web host ${host} (SAN)` });
+        u.blocked = true;
       }
     } catch (err) {
       const pki = err instanceof PkiError ? err.code : undefined;

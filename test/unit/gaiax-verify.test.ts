@@ -2,13 +2,14 @@
  * Producer and verifier, end to end in both formats: sign then verify (every step PASS), then each failure class
  * detected and named by its step and code. Our signatures are also checked by openssl on the raw JWS signing input.
  */
-import crypto from 'node:crypto';
+import crypto, { createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { compactVerify, importJWK } from 'jose';
 import { certificateToPem } from '../../src/pki';
+import { buildDidDocument } from '../../src/identity/did';
 import { createSelfDescription, type SelfDescription } from '../../src/gaiax/producer';
 import { verifySelfDescription, type VerificationReport, type VerifyOptions } from '../../src/gaiax/verifier';
 import { decodeCompactJws, signCompactJws, signJws2020, type Json } from '../../src/gaiax/jws';
@@ -323,6 +324,40 @@ describe('failure classes', () => {
     const resolver = new DidResolver({ didDocuments: [doc, notary.didDocument], offline: true });
     const report = await verifySelfDescription(forged, options({ resolver }));
     expect(codes(report, 4)).toEqual(['KEY_MISMATCH']);
+  });
+
+  it('a key certified for another host: HOST_MISMATCH at step 4, and no result credential', async () => {
+    // evil.example holds a valid certificate for itself and hands over a DID document of farm.example naming its key.
+    const evil = await makeParticipant(ca, 'evil.example');
+    const forgedDoc = (await buildDidDocument({ did: farm.did, publicKey: createPublicKey(evil.privateKey), chain: evil.chain, chainUrl: 'https://evil.example/chain.pem' })) as Json;
+    const kid = (forgedDoc.verificationMethod as Json[])[0]!.id as string;
+    const sd = await loire(farm, { identity: { ...evil.identity, did: farm.did, kid } });
+    const resolver = new DidResolver({ didDocuments: [forgedDoc, notary.didDocument], offline: true });
+    const certifier = await makeParticipant(ca, 'certifier.example');
+    const report = await verifySelfDescription(sd.presentation.body, options({ resolver, resultSigner: { ...certifier.identity } }));
+    expect(failedSteps(report)).toEqual([4]);
+    expect(new Set(codes(report, 4))).toEqual(new Set(['HOST_MISMATCH']));
+    expect(step(report, 4).reason).toMatch(/does not name the did:web host farm\.example/);
+    expect(report.resultCredential).toBeUndefined();
+
+    // A wildcard certificate names the host (one label deep only).
+    const coop = await makeParticipant(ca, 'farm1.coop.example', { hostnames: ['*.coop.example'] });
+    const wild = await verifySelfDescription((await loire(coop)).presentation.body, options({ resolver: offlineResolver(coop, notary) }));
+    expect(wild.ok).toBe(true);
+    const deep = await makeParticipant(ca, 'a.farm1.coop.example', { hostnames: ['*.coop.example'] });
+    expect(codes(await verifySelfDescription((await loire(deep)).credentials[0]!.body, options({ resolver: offlineResolver(deep) })), 4)).toEqual(['HOST_MISMATCH']);
+  });
+
+  it('a given DID document of a DID that is not did:web (no host to bind): DID_NOT_WEB at step 2', async () => {
+    const other = 'did:example:farm';
+    const doc = JSON.parse(JSON.stringify(farm.didDocument).replaceAll(farm.did, other)) as Json;
+    const jwt = await resign((await loire()).credentials[0]!.body, farm, (p, h) => {
+      p.issuer = other;
+      h.iss = other;
+      h.kid = String(h.kid).replace(farm.did, other);
+    });
+    const report = await verifySelfDescription(jwt, options({ resolver: new DidResolver({ didDocuments: [doc], offline: true }) }));
+    expect(codes(report, 2)).toEqual(['DID_NOT_WEB']);
   });
 
   it('untrusted chain: CHAIN_UNTRUSTED at step 4', async () => {
