@@ -48,8 +48,7 @@ export class ResolutionError extends Error {
 
 const MAX_BYTES = 1024 * 1024;
 
-/** https URL of the DID document of a did:web. */
-export function didWebUrl(did: string): string {
+function parseDidWeb(did: string): { host: string; segments: string[] } {
   const m = /^did:web:([^:#?/]+)((?::[^:#?/]+)*)$/.exec(did);
   if (!m) throw new ResolutionError('DID_NOT_WEB', `${did} is not a did:web identifier`);
   const host = decodeURIComponent(m[1]!);
@@ -58,7 +57,18 @@ export function didWebUrl(did: string): string {
   }
   const segments = m[2] ? m[2].slice(1).split(':').map(decodeURIComponent) : [];
   if (segments.some((s) => s === '' || s === '.' || s === '..' || s.includes('/'))) throw new ResolutionError('DID_NOT_WEB', `${did} has an invalid path`);
+  return { host, segments };
+}
+
+/** https URL of the DID document of a did:web. */
+export function didWebUrl(did: string): string {
+  const { host, segments } = parseDidWeb(did);
   return segments.length ? `https://${host}/${segments.map(encodeURIComponent).join('/')}/did.json` : `https://${host}/.well-known/did.json`;
+}
+
+/** The host a did:web names, without port and IPv6 brackets: the name its key's certificate must carry. */
+export function didWebHost(did: string): string {
+  return parseDidWeb(did).host.replace(/:\d{1,5}$/, '').replace(/^\[(.*)\]$/, '$1');
 }
 
 /** The DID part of a DID URL (before '#', '?', '/'). */
@@ -85,9 +95,10 @@ export class DidResolver {
 
   /** Resolves a did:web to its DID document; `source` says where it came from. */
   async resolve(did: string): Promise<{ document: Json; source: string }> {
+    // Given documents too: only a did:web names a host for the verifier to bind the key's certificate to.
+    const url = didWebUrl(did);
     const given = this.opts.didDocuments?.find((d) => d.id === did);
     if (given) return { document: given, source: 'file' };
-    const url = didWebUrl(did);
     const { text, source } = await this.load(url, 'did', 'DID document');
     let document: unknown;
     try {

@@ -87,10 +87,19 @@ export async function canonize(doc: unknown): Promise<string> {
 
 const sha256 = (data: string | Buffer) => crypto.createHash('sha256').update(data).digest();
 
-/** The bytes signed by a JsonWebSignature2020 proof of the given flavour over `doc` (proof removed by the caller). */
-export async function jws2020Payload(doc: Json, proofOptions: Json, flavour: Jws2020Flavour): Promise<Buffer> {
+/** The N-Quads a JsonWebSignature2020 proof covers: `doc` without its proof (removed by the caller), canonicalised. */
+async function signedNquads(doc: Json): Promise<string> {
   const nquads = await canonize(doc);
   if (!nquads.trim()) throw new Error('the credential canonicalises to an empty graph (no term is defined by its contexts)');
+  return nquads;
+}
+
+/** The bytes signed by a JsonWebSignature2020 proof of the given flavour over `doc` (proof removed by the caller). */
+export async function jws2020Payload(doc: Json, proofOptions: Json, flavour: Jws2020Flavour): Promise<Buffer> {
+  return payloadOver(await signedNquads(doc), proofOptions, flavour);
+}
+
+async function payloadOver(nquads: string, proofOptions: Json, flavour: Jws2020Flavour): Promise<Buffer> {
   const docHash = sha256(nquads);
   if (flavour === 'gaia-x') return Buffer.from(docHash.toString('hex'), 'ascii');
   const { jws: _jws, ...options } = proofOptions;
@@ -120,6 +129,8 @@ export interface Jws2020Result {
   flavour?: Jws2020Flavour;
   alg?: string;
   reason?: string;
+  /** When ok: the canonical N-Quads the signature covers (see signedDocument). */
+  signed?: string;
 }
 
 /** Verifies a JsonWebSignature2020 proof, trying the Gaia-X flavour and then the Specification flavour. */
@@ -142,14 +153,46 @@ export async function verifyJws2020(doc: Json, key: KeyObject, algorithms = ACCE
     return { ok: false, reason: 'the proof JWS header must be {"b64":false,"crit":["b64"]}' };
   }
   const { proof: _p, ...unsigned } = doc;
+  const nquads = await signedNquads(unsigned);
   for (const flavour of ['gaia-x', 'specification'] as const) {
-    const payload = await jws2020Payload(unsigned, proof, flavour);
+    const payload = await payloadOver(nquads, proof, flavour);
     try {
       await flattenedVerify({ protected: headerB64, payload, signature: signatureB64 }, key, { algorithms });
-      return { ok: true, flavour, alg };
+      return { ok: true, flavour, alg, signed: nquads };
     } catch {
       /* try the next flavour */
     }
   }
   return { ok: false, alg, reason: 'the signature does not verify in either JsonWebSignature2020 flavour (tampered content or another key)' };
+}
+
+const CREDENTIALS_V1_VOCAB = 'https://www.w3.org/2018/credentials#';
+
+/**
+ * A 22.10 credential or presentation as its JsonWebSignature2020 proof covers it, read back from the signed N-Quads:
+ * `{ '@id', '@type', issuer, holder, credentialSubject }` with IRIs for types and property names and the subjects
+ * embedded one level. Terms JSON-LD dropped (undefined or blank-node terms, relative IRIs) and context tricks that
+ * leave the graph unchanged (a bare type aliased to an IRI already there, an @base) are therefore invisible here,
+ * which the raw JSON is not: checks on the content must read this. Blank-node labels are omitted, as canonical labels
+ * repeat across credentials. `id` picks the node when several are typed as credentials.
+ */
+export async function signedDocument(nquads: string, id?: unknown): Promise<Json> {
+  const nodes = (await jsonld().fromRDF(nquads, { format: 'application/n-quads' })) as unknown as Json[];
+  const byId = new Map(nodes.map((n) => [n['@id'] as string, n]));
+  const refs = (node: Json | undefined, term: string) =>
+    ((node?.[`${CREDENTIALS_V1_VOCAB}${term}`] ?? []) as Json[]).map((v) => v['@id']).filter((v): v is string => typeof v === 'string');
+  const named = (ref: string) => (ref.startsWith('_:') ? undefined : ref);
+  const typed = nodes.filter((n) => ([] as unknown[]).concat(n['@type'] ?? []).some((t) => t === `${CREDENTIALS_V1_VOCAB}VerifiableCredential` || t === `${CREDENTIALS_V1_VOCAB}VerifiablePresentation`));
+  const top = typed.find((n) => n['@id'] === id) ?? typed[0];
+  const subjects = refs(top, 'credentialSubject').map((ref) => {
+    const { '@id': _id, ...node } = byId.get(ref) ?? {};
+    return named(ref) ? { '@id': ref, ...node } : node;
+  });
+  const out: Json = { '@type': top?.['@type'] ?? [], credentialSubject: subjects };
+  if (top && named(String(top['@id']))) out['@id'] = top['@id'];
+  for (const term of ['issuer', 'holder']) {
+    const ref = refs(top, term).find(named);
+    if (ref) out[term] = ref;
+  }
+  return out;
 }

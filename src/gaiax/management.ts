@@ -31,7 +31,7 @@ export function gaiaxManagementRoutes(deps: GaiaxManagementDeps | undefined): Ap
         required: ['presentation'],
         properties: {
           presentation: { type: ['string', 'object'], description: 'the compact VP-JWT / VC-JWT, or the 22.10 JSON-LD presentation or credential' },
-          didDocuments: { type: 'array', maxItems: 100, items: { type: 'object' }, description: 'DID documents to use instead of resolving did:web' },
+          didDocuments: { type: 'array', maxItems: 100, items: { type: 'object' }, description: 'DID documents to use instead of resolving did:web (their keys are still bound by a certificate naming the host)' },
           chains: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 100_000 }, description: 'PEM certificate chains (leaf first) to use instead of x5u' },
           offline: { type: 'boolean', description: 'never fetch: use given documents and the offline cache only' },
           emitResult: { type: 'boolean', description: 'when every step passes, add a result credential signed with this connector key' },

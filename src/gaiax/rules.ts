@@ -18,6 +18,8 @@ export interface RuleCredential {
   /** Local names of the credential's and its subjects' types (prefix stripped): LegalPerson, VatID, ... */
   types: string[];
   subjects: Json[];
+  /** The subjects' ids as written, when `subjects` is the signed graph (JSON-LD drops relative ids from it). */
+  writtenSubjectIds?: Array<string | undefined>;
 }
 
 export interface RuleFinding {
@@ -79,8 +81,7 @@ export function checkRules(
 
   for (const c of credentials) {
     if (!isAbsoluteIri(c.id)) add('ID_NOT_IRI', c.label, `the credential id ${JSON.stringify(c.id)} is not an absolute IRI`);
-    for (const s of c.subjects) {
-      const id = idOf(s);
+    for (const id of c.writtenSubjectIds ?? c.subjects.map(idOf)) {
       if (id !== undefined && !isAbsoluteIri(id)) add('ID_NOT_IRI', c.label, `the subject id ${JSON.stringify(id)} is not an absolute IRI`);
     }
   }

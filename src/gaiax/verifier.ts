@@ -4,7 +4,7 @@
  *   1 format      Loire VC-JWT / VP-JWT (EnvelopedVerifiableCredential), or 22.10 JSON-LD VC / VP;
  *   2 did         did:web resolution (HTTPS, offline cache, documents given as files);
  *   3 key         the verification method named by `kid` / `proof.verificationMethod`, listed under assertionMethod;
- *   4 chain       x5c / x5u chain valid to the trust anchors, leaf key equal to the JWK;
+ *   4 chain       x5c / x5u chain valid to the trust anchors, leaf key equal to the JWK, leaf naming the did:web host;
  *   5 signature   compact JWS (Loire) or JsonWebSignature2020 in both flavours (22.10);
  *   6 validity    validFrom/validUntil, issuanceDate/expirationDate, header iat/exp in seconds or milliseconds;
  *   7 shacl       the credentials' subjects together against the release's shapes (25.11 or 22.10);
@@ -13,11 +13,12 @@
  * verification passes only if all eight steps pass.
  */
 import crypto, { type KeyObject, type X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { certificateInfo, validateChain } from '../pki';
 import { PkiError } from '../errors';
 import { CLOCK_SKEW_MS, CREDENTIALS_V2, type ShapesRelease } from './constants';
-import { ACCEPTED_ALGORITHMS, decodeCompactJws, jwtTimeMs, verifyCompactJws, verifyJws2020, type DecodedJws, type Json } from './jws';
-import { DidResolver, ResolutionError, didOf, jwkToKey } from './did-resolver';
+import { ACCEPTED_ALGORITHMS, decodeCompactJws, jwtTimeMs, signedDocument, verifyCompactJws, verifyJws2020, type DecodedJws, type Json } from './jws';
+import { DidResolver, ResolutionError, didOf, didWebHost, jwkToKey } from './did-resolver';
 import { checkRules, idOf, subjectsOf, typesOf, type RuleFinding, type RuleSettings } from './rules';
 import { sharedShaclPool, type ShaclPool, type ShaclReport } from './shacl';
 import { credentialDigest, signResultCredential, type ResultSigner } from './result-credential';
@@ -102,7 +103,10 @@ interface Unit {
   decoded?: DecodedJws;
   /** Unsigned 22.10 presentation: nothing to resolve or verify. */
   unsigned?: boolean;
+  /** 22.10 with a verified proof: the document as the signature covers it (signedDocument), what the rules read. */
+  signed?: Json;
   issuer?: string;
+  didDocument?: Json;
   kid?: string;
   key?: KeyObject;
   jwk?: Json;
@@ -115,6 +119,7 @@ class FormatError extends Error {}
 
 const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const issuerOf = (v: unknown): string | undefined => asString(v) ?? idOf(v);
+const signerOf = (doc: Json): string | undefined => issuerOf(doc.issuer) ?? issuerOf(doc.holder);
 const contextsOf = (doc: Json): string[] => ([] as unknown[]).concat(doc['@context'] ?? []).filter((c): c is string => typeof c === 'string');
 
 function parseJson(text: string): Json {
@@ -282,14 +287,14 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
       const h = u.decoded!.header;
       u.alg = asString(h.alg);
       u.kid = asString(h.kid);
-      u.issuer = asString(h.iss) ?? issuerOf(u.doc.issuer) ?? issuerOf(u.doc.holder);
+      u.issuer = asString(h.iss) ?? signerOf(u.doc);
       const typ = asString(h.typ);
       const accepted = u.role === 'presentation' ? /^(vp\+jwt|vp\+ld\+jwt|vp\+ld\+json\+jwt|jwt)$/i : /^(vc\+jwt|vc\+ld\+jwt|vc\+ld\+json\+jwt|jwt)$/i;
       if (typ !== undefined && !accepted.test(typ)) warnings.push(`${u.label}: unexpected JWS typ "${typ}"`);
     } else {
       const proof = u.doc.proof as Json | undefined;
       u.kid = asString(proof?.verificationMethod);
-      u.issuer = issuerOf(u.doc.issuer) ?? issuerOf(u.doc.holder);
+      u.issuer = signerOf(u.doc);
     }
     u.report.issuer = u.issuer ?? null;
     u.report.kid = u.kid ?? null;
@@ -311,7 +316,7 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
     try {
       const { document, source } = await didDocs.get(did)!;
       u.report.didSource = source;
-      (u as Unit & { didDocument?: Json }).didDocument = document;
+      u.didDocument = document;
     } catch (err) {
       const code = err instanceof ResolutionError ? err.code : 'DID_UNRESOLVABLE';
       fail(2, { code: code === 'DID_NOT_WEB' || code === 'DID_DOCUMENT_INVALID' ? code : 'DID_UNRESOLVABLE', credential: u.label, message: `${did}: ${(err as Error).message}` });
@@ -326,7 +331,7 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
       fail(3, { code: 'NOT_CHECKED', credential: u.label, message: 'not checked: the DID was not resolved' });
       continue;
     }
-    const doc = (u as Unit & { didDocument?: Json }).didDocument!;
+    const doc = u.didDocument!;
     const did = String(doc.id);
     const f = (code: string, message: string) => {
       fail(3, { code, credential: u.label, message });
@@ -408,9 +413,11 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
       const leaf = certificateInfo(chain[0]!);
       u.report.trustAnchor = certificateInfo(anchor).subject;
       u.report.certificateNotAfter = leaf.notAfter.toISOString();
-      const host = u.issuer?.startsWith('did:web:') ? decodeURIComponent(u.issuer.split(':')[2]!).replace(/:\d+$/, '') : undefined;
-      if (host && !leaf.hostnames.includes(host) && !leaf.ipAddresses.includes(host)) {
-        warnings.push(`${u.label}: the certificate does not name the did:web host ${host} (SAN)`);
+      // The chain vouches for a host, not for a DID: unless it names the did:web's host, the key may be anyone's.
+      const host = didWebHost(String(u.didDocument!.id));
+      if (!(isIP(host) ? chain[0]!.checkIP(host) : chain[0]!.checkHost(host, { subject: 'never', partialWildcards: false }))) {
+        fail(4, { code: 'HOST_MISMATCH', credential: u.label, message: `the certificate of ${u.kid} does not name the did:web host ${host} (SAN)` });
+        u.blocked = true;
       }
     } catch (err) {
       const pki = err instanceof PkiError ? err.code : undefined;
@@ -441,9 +448,19 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
         fail(5, { code: 'SIGNATURE_INVALID', credential: u.label, message: `the JWS signature does not verify with ${u.kid} (tampered content or another key)` });
       }
     } else {
-      const result = await verifyJws2020(u.doc, u.key).catch((err: Error) => ({ ok: false, reason: err.message, flavour: undefined }));
-      if (result.ok) u.report.flavour = result.flavour!;
-      else fail(5, { code: 'SIGNATURE_INVALID', credential: u.label, message: `${result.reason ?? 'invalid signature'} (${u.kid})` });
+      const result = await verifyJws2020(u.doc, u.key).catch((err: Error) => ({ ok: false, reason: err.message, flavour: undefined, signed: undefined }));
+      if (!result.ok) {
+        fail(5, { code: 'SIGNATURE_INVALID', credential: u.label, message: `${result.reason ?? 'invalid signature'} (${u.kid})` });
+        continue;
+      }
+      u.report.flavour = result.flavour!;
+      u.signed = await signedDocument(result.signed!, u.doc.id);
+      u.report.types = typesOf(u.signed);
+      // The key was bound to the issuer read from the JSON (step 3): it must be the one the signature covers.
+      const signedIssuer = signerOf(u.signed);
+      if (signedIssuer !== u.issuer) {
+        fail(5, { code: 'ISSUER_MISMATCH', credential: u.label, message: `the issuer ${u.issuer ?? '(none)'} read from the JSON is not the signed issuer ${signedIssuer ?? '(none)'}` });
+      }
     }
   }
   steps[4]!.reason = `${signed.length} signature(s) verified`;
@@ -495,7 +512,11 @@ export async function verifySelfDescription(input: string | Json, opts: VerifyOp
   } else fail(7, { code: 'NOT_CHECKED', credential: 'input', message: 'not checked: no credential' });
 
   // ---- 8. rules
-  const ruleCreds = creds.map((u) => ({ label: u.label, id: u.doc.id, issuer: u.issuer, types: typesOf(u.doc).concat(subjectsOf(u.doc).flatMap(typesOf)), subjects: subjectsOf(u.doc) }));
+  // 22.10: types, subjects and links from the signed graph only; ids as written, so that relative ones are still named.
+  const ruleCreds = creds.map((u) => {
+    const d = u.signed ?? u.doc;
+    return { label: u.label, id: u.doc.id, writtenSubjectIds: subjectsOf(u.doc).map(idOf), issuer: u.signed ? signerOf(u.signed) : u.issuer, types: typesOf(d).concat(subjectsOf(d).flatMap(typesOf)), subjects: subjectsOf(d) };
+  });
   const { findings, checked } = checkRules(ruleCreds, {
     presentation: !!presentation,
     settings: opts.settings,

@@ -2,20 +2,21 @@
  * Producer and verifier, end to end in both formats: sign then verify (every step PASS), then each failure class
  * detected and named by its step and code. Our signatures are also checked by openssl on the raw JWS signing input.
  */
-import crypto from 'node:crypto';
+import crypto, { createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { compactVerify, importJWK } from 'jose';
 import { certificateToPem } from '../../src/pki';
+import { buildDidDocument } from '../../src/identity/did';
 import { createSelfDescription, type SelfDescription } from '../../src/gaiax/producer';
 import { verifySelfDescription, type VerificationReport, type VerifyOptions } from '../../src/gaiax/verifier';
 import { decodeCompactJws, signCompactJws, signJws2020, type Json } from '../../src/gaiax/jws';
 import { offlineDocumentLoader } from '../../src/gaiax/documents';
 import { DidResolver } from '../../src/gaiax/did-resolver';
 import { sharedShaclPool } from '../../src/gaiax/shacl';
-import { CREDENTIALS_V2, GX_LOIRE } from '../../src/gaiax/constants';
+import { CREDENTIALS_V1, CREDENTIALS_V2, GX_2210, GX_LOIRE, JWS2020_CONTEXT } from '../../src/gaiax/constants';
 import { DATASETS, gaiaxSettings, makeCa, makeParticipant, offlineResolver, type Participant } from '../fixtures/gaiax/helpers';
 
 const DAY = 86_400_000;
@@ -225,6 +226,75 @@ describe('22.10: sign then verify', () => {
   });
 });
 
+describe('22.10: only what the signature covers counts', () => {
+  /** A 22.10 VP of the farm whose registration number is a credential of the (trusted) notary. */
+  async function tagus(): Promise<Json> {
+    const lrn = await signJws2020(
+      {
+        '@context': [CREDENTIALS_V1, JWS2020_CONTEXT, GX_2210],
+        type: ['VerifiableCredential'],
+        id: 'https://notary.example/lrn/DE123456789',
+        issuer: notary.did,
+        issuanceDate: new Date().toISOString(),
+        credentialSubject: { id: 'https://notary.example/lrn/DE123456789#cs', type: 'gx:legalRegistrationNumber', 'gx:vatID': 'DE123456789' },
+      },
+      { key: notary.privateKey, alg: notary.identity.alg, verificationMethod: notary.identity.kid },
+    );
+    const sd = await createSelfDescription({ settings: gaiaxSettings({ format: '22.10' }), identity: farm.identity, baseUrl: 'https://farm.example', dspUrl: 'https://farm.example/dsp', datasets: [], registrationCredential: JSON.stringify(lrn) });
+    return JSON.parse(sd.presentation.body) as Json;
+  }
+  const vcs = (vp: Json) => vp.verifiableCredential as Json[];
+  /** The VP without the farm's terms-and-conditions credential. */
+  const withoutTerms = (vp: Json) => ({ ...vp, verifiableCredential: vcs(vp).filter((c) => (c.credentialSubject as Json).type !== 'gx:GaiaXTermsAndConditions') });
+
+  it('the genuine presentation passes, and fails without the terms and conditions', async () => {
+    const vp = await tagus();
+    expect((await verifySelfDescription(vp, options())).steps.filter((s) => s.status === 'FAIL').map((s) => s.reason)).toEqual([]);
+    expect(codes(await verifySelfDescription(withoutTerms(vp), options()), 8)).toEqual(['TERMS_MISSING']);
+  });
+
+  it.each([
+    ['a bare type the contexts do not define (dropped by JSON-LD)', (vc: Json) => {
+      vc.type = [...(vc.type as string[]), 'GaiaXTermsAndConditions'];
+    }],
+    ['a bare type aliased to an IRI the graph already holds (safe mode would not notice)', (vc: Json) => {
+      vc['@context'] = [...(vc['@context'] as unknown[]), { GaiaXTermsAndConditions: 'https://www.w3.org/2018/credentials#VerifiableCredential' }];
+      vc.type = [...(vc.type as string[]), 'GaiaXTermsAndConditions'];
+    }],
+  ])('unsigned terms-and-conditions type: %s', async (_name, edit) => {
+    const vp = withoutTerms(await tagus());
+    edit(vcs(vp)[0]!);
+    const report = await verifySelfDescription(vp, options());
+    expect(failedSteps(report)).toEqual([8]); // the signature still verifies: the canonical form is unchanged
+    expect(codes(report, 8)).toEqual(['TERMS_MISSING']);
+    expect(report.credentials.flatMap((c) => c.types)).not.toContain('GaiaXTermsAndConditions');
+  });
+
+  it('unsigned issuer: an @base turns an empty issuer into the signed one, so no terms would be required', async () => {
+    const vp = withoutTerms(await tagus());
+    for (const vc of vcs(vp).filter((c) => c.issuer === farm.did)) {
+      vc['@context'] = [...(vc['@context'] as unknown[]), { '@base': farm.did }];
+      vc.issuer = '';
+    }
+    const report = await verifySelfDescription(vp, options());
+    expect(codes(report, 5)).toEqual(['ISSUER_MISMATCH', 'ISSUER_MISMATCH']); // legal person and service offering
+    expect(codes(report, 8)).toEqual(['TERMS_MISSING']);
+  });
+
+  it('unsigned registration number: a bare registrationNumber next to a signed one without id', async () => {
+    const vp = await tagus();
+    const lp = vcs(vp)[0]!;
+    const cs = lp.credentialSubject as Json;
+    cs['gx:legalRegistrationNumber'] = { 'gx:vatID': 'DE123456789' };
+    vcs(vp)[0] = await signJws2020(lp, { key: farm.privateKey, alg: farm.identity.alg, verificationMethod: farm.identity.kid });
+    expect(codes(await verifySelfDescription(vp, options()), 8)).toEqual(['REGISTRATION_NUMBER_MISSING']);
+    (vcs(vp)[0]!.credentialSubject as Json).registrationNumber = { id: 'https://notary.example/lrn/DE123456789#cs' };
+    const report = await verifySelfDescription(vp, options());
+    expect(step(report, 5).status).toBe('PASS');
+    expect(codes(report, 8)).toEqual(['REGISTRATION_NUMBER_MISSING']);
+  });
+});
+
 describe('failure classes', () => {
   it('tampered payload: SIGNATURE_INVALID at step 5', async () => {
     const sd = await loire();
@@ -254,6 +324,40 @@ describe('failure classes', () => {
     const resolver = new DidResolver({ didDocuments: [doc, notary.didDocument], offline: true });
     const report = await verifySelfDescription(forged, options({ resolver }));
     expect(codes(report, 4)).toEqual(['KEY_MISMATCH']);
+  });
+
+  it('a key certified for another host: HOST_MISMATCH at step 4, and no result credential', async () => {
+    // evil.example holds a valid certificate for itself and hands over a DID document of farm.example naming its key.
+    const evil = await makeParticipant(ca, 'evil.example');
+    const forgedDoc = (await buildDidDocument({ did: farm.did, publicKey: createPublicKey(evil.privateKey), chain: evil.chain, chainUrl: 'https://evil.example/chain.pem' })) as Json;
+    const kid = (forgedDoc.verificationMethod as Json[])[0]!.id as string;
+    const sd = await loire(farm, { identity: { ...evil.identity, did: farm.did, kid } });
+    const resolver = new DidResolver({ didDocuments: [forgedDoc, notary.didDocument], offline: true });
+    const certifier = await makeParticipant(ca, 'certifier.example');
+    const report = await verifySelfDescription(sd.presentation.body, options({ resolver, resultSigner: { ...certifier.identity } }));
+    expect(failedSteps(report)).toEqual([4]);
+    expect(new Set(codes(report, 4))).toEqual(new Set(['HOST_MISMATCH']));
+    expect(step(report, 4).reason).toMatch(/does not name the did:web host farm\.example/);
+    expect(report.resultCredential).toBeUndefined();
+
+    // A wildcard certificate names the host (one label deep only).
+    const coop = await makeParticipant(ca, 'farm1.coop.example', { hostnames: ['*.coop.example'] });
+    const wild = await verifySelfDescription((await loire(coop)).presentation.body, options({ resolver: offlineResolver(coop, notary) }));
+    expect(wild.ok).toBe(true);
+    const deep = await makeParticipant(ca, 'a.farm1.coop.example', { hostnames: ['*.coop.example'] });
+    expect(codes(await verifySelfDescription((await loire(deep)).credentials[0]!.body, options({ resolver: offlineResolver(deep) })), 4)).toEqual(['HOST_MISMATCH']);
+  });
+
+  it('a given DID document of a DID that is not did:web (no host to bind): DID_NOT_WEB at step 2', async () => {
+    const other = 'did:example:farm';
+    const doc = JSON.parse(JSON.stringify(farm.didDocument).replaceAll(farm.did, other)) as Json;
+    const jwt = await resign((await loire()).credentials[0]!.body, farm, (p, h) => {
+      p.issuer = other;
+      h.iss = other;
+      h.kid = String(h.kid).replace(farm.did, other);
+    });
+    const report = await verifySelfDescription(jwt, options({ resolver: new DidResolver({ didDocuments: [doc], offline: true }) }));
+    expect(codes(report, 2)).toEqual(['DID_NOT_WEB']);
   });
 
   it('untrusted chain: CHAIN_UNTRUSTED at step 4', async () => {
