@@ -65,8 +65,11 @@ export interface AuditProblem {
 
 export const MAX_PROBLEMS = 50;
 
-/** An entry as checked: with its detail parsed, or as the stored text (which must be JSON). */
-export type CheckableEntry = Omit<AuditEntry, 'detail'> & ({ detail: JsonValue } | { detailText: string });
+/**
+ * An entry as checked: with its detail parsed, or as the stored text (which must be JSON), never both. `detailText`
+ * is for rows read from our own database; a bundle's entries are hashed over their `detail` (see verifyBundle).
+ */
+export type CheckableEntry = Omit<AuditEntry, 'detail'> & ({ detail: JsonValue; detailText?: never } | { detailText: string; detail?: never });
 
 export class ChainChecker {
   readonly problems: AuditProblem[] = [];
@@ -124,10 +127,11 @@ export class ChainChecker {
       let computed: string | undefined;
       try {
         const content = { seq: e.seq, at: e.at, processId: e.processId ?? null, actor: e.actor, event: e.event };
-        const textual = 'detailText' in e && typeof content.at === 'string' && typeof content.actor === 'string' && typeof content.event === 'string';
+        const text = e.detailText;
+        const textual = text !== undefined && typeof content.at === 'string' && typeof content.actor === 'string' && typeof content.event === 'string';
         // Stored rows: hashed over the stored text as it is (it was written in JCS form).
-        if (textual) computed = entryHashOfCanonicalDetail(e.prevHash, content, e.detailText);
-        else computed = entryHash(e.prevHash, { ...content, detail: 'detailText' in e ? (JSON.parse(e.detailText) as JsonValue) : e.detail === undefined ? null : e.detail });
+        if (textual) computed = entryHashOfCanonicalDetail(e.prevHash, content, text);
+        else computed = entryHash(e.prevHash, { ...content, detail: text !== undefined ? (JSON.parse(text) as JsonValue) : e.detail === undefined ? null : e.detail });
       } catch (err) {
         this.problem(e.seq, 'malformed', `seq ${e.seq} cannot be canonicalised: ${(err as Error).message}`);
       }

@@ -148,6 +148,23 @@ export async function verifyDatabase(
   return finish('database', checker, outcomes, problems, [], opts.participantId ?? null, trustedBy.length ? trustedBy : null);
 }
 
+/** The members of a bundle entry (AuditEntry). */
+const ENTRY_MEMBERS = new Set(['seq', 'at', 'processId', 'actor', 'event', 'detail', 'prevHash', 'hash']);
+
+/**
+ * A bundle entry built member by member, so that the hash checked is the one of what the bundle shows: the checker
+ * would hash a `detailText` instead of `detail`, and a reader sees `detail`. Other members are refused, not ignored.
+ */
+function bundleEntry(e: Record<string, unknown>, problems: AuditProblem[]): CheckableEntry {
+  const unknown = Object.keys(e).filter((k) => !ENTRY_MEMBERS.has(k));
+  if (unknown.length) {
+    const seq = Number.isSafeInteger(e.seq) ? (e.seq as number) : null;
+    problems.push({ seq, kind: 'malformed', message: `the entry${seq === null ? '' : ` at seq ${seq}`} has members a bundle entry does not have: ${unknown.map((k) => JSON.stringify(k)).join(', ')}` });
+  }
+  const { seq, at, processId, actor, event, detail, prevHash, hash } = e;
+  return { seq, at, processId, actor, event, detail, prevHash, hash } as CheckableEntry;
+}
+
 function bundleProblem(message: string): AuditProblem {
   return { seq: null, kind: 'bundle-invalid', message };
 }
@@ -172,7 +189,7 @@ export async function verifyBundle(input: unknown, opts: { anchors: X509Certific
       problems.push(bundleProblem('an entry is not an object'));
       continue;
     }
-    checker.push(e as CheckableEntry);
+    checker.push(bundleEntry(e as Record<string, unknown>, problems));
   }
   // The chain in the bundle must be the one the head signs: its last entry.
   if (b.head.seq !== checker.lastSeq) {

@@ -285,6 +285,24 @@ describe('audit trail', () => {
     expect((await verifyBundle({ format: 'nope' }, { anchors: null })).firstBroken).toMatchObject({ kind: 'bundle-invalid' });
   });
 
+  it('hashes the detail a bundle shows: a rewritten detail with the original text beside it, or any extra member, fails', async () => {
+    fill(3);
+    const bundle = JSON.parse(JSON.stringify(await trail.exportBundle({}))) as AuditBundle;
+    const forged = structuredClone(bundle);
+    const e = forged.entries[1] as AuditBundle['entries'][number] & { detailText?: string };
+    e.detailText = canonicalJson(e.detail);
+    e.detail = { message: 'ContractAgreementMessage', i: 1 };
+    const report = await verifyBundle(forged, { anchors: [ca.certificate] });
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => `${p.seq}:${p.kind}`)).toEqual(['2:hash-mismatch', '2:malformed']);
+    expect(report.problems[1]!.message).toMatch(/"detailText"/);
+    // The original text alone beside the genuine detail is refused as well.
+    const extra = structuredClone(bundle);
+    (extra.entries[0] as unknown as Record<string, unknown>).detailText = canonicalJson(extra.entries[0]!.detail);
+    expect((await verifyBundle(extra, { anchors: [ca.certificate] })).firstBroken).toMatchObject({ seq: 1, kind: 'malformed' });
+    expect((await verifyBundle(bundle, { anchors: [ca.certificate] })).problems).toEqual([]);
+  });
+
   it('time filters select entries by their instant', async () => {
     let t = Date.parse('2026-03-01T00:00:00Z');
     const clocked = new AuditTrail({ store, now: () => new Date((t += 3_600_000)) });
