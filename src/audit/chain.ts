@@ -78,12 +78,12 @@ export class ChainChecker {
   lastSeq: number | null = null;
   /** Hash of the last entry as stored (what the next entry must chain to). */
   lastHash: string;
-  private readonly hashes = new Map<number, string>();
+  private readonly kept = new Map<number, { hash: string; at: string }>();
 
   /**
    * @param start where the chain must start: seq 1 after the genesis hash for a whole log; a bundle starts at its
    *   first entry, whose prevHash it carries.
-   * @param keepHashes seqs whose stored hash is remembered (to compare with signed heads).
+   * @param keepHashes seqs whose stored hash and time are remembered (to compare with signed heads).
    */
   constructor(
     private readonly start: { seq: number; prevHash: string } | null = { seq: 1, prevHash: GENESIS_HASH },
@@ -96,9 +96,9 @@ export class ChainChecker {
     if (this.problems.length < MAX_PROBLEMS) this.problems.push({ seq, kind, message });
   }
 
-  /** Hash of `seq` as stored, if it was asked for in `keepHashes` and seen. */
-  storedHash(seq: number): string | undefined {
-    return this.hashes.get(seq);
+  /** Hash and time of `seq` as stored, if it was asked for in `keepHashes` and seen. */
+  stored(seq: number): { hash: string; at: string } | undefined {
+    return this.kept.get(seq);
   }
 
   push(e: CheckableEntry): void {
@@ -143,6 +143,6 @@ export class ChainChecker {
     this.firstSeq ??= e.seq;
     this.lastSeq = e.seq;
     this.lastHash = e.hash;
-    if (this.keepHashes.has(e.seq)) this.hashes.set(e.seq, e.hash);
+    if (this.keepHashes.has(e.seq)) this.kept.set(e.seq, { hash: e.hash, at: e.at });
   }
 }

@@ -9,7 +9,7 @@ import { AuditTrail } from '../../src/audit/audit-trail';
 import { canonicalJson } from '../../src/audit/canonical-json';
 import { GENESIS_HASH, entryHash, entryHashOfCanonicalDetail } from '../../src/audit/chain';
 import { verifyBundle } from '../../src/audit/verify';
-import { HEAD_JWS_TYPE, signingKeyOf, verificationMethodId, type HeadSigningKey } from '../../src/audit/head-signature';
+import { HEAD_JWS_TYPE, signHeadJws, signingKeyOf, verificationMethodId, type HeadSigningKey } from '../../src/audit/head-signature';
 import type { AuditBundle } from '../../src/audit/bundle';
 import { makeLeaf, makeRootCa, rsaKeyPair, type TestCa, type TestLeaf } from './pki-fixtures';
 import { issueCertificate } from '../../src/pki';
@@ -301,6 +301,31 @@ describe('audit trail', () => {
     (extra.entries[0] as unknown as Record<string, unknown>).detailText = canonicalJson(extra.entries[0]!.detail);
     expect((await verifyBundle(extra, { anchors: [ca.certificate] })).firstBroken).toMatchObject({ seq: 1, kind: 'malformed' });
     expect((await verifyBundle(bundle, { anchors: [ca.certificate] })).problems).toEqual([]);
+  });
+
+  it('refuses a head dated later than now, or before the entry it covers (the chain is validated at that date)', async () => {
+    fill(2);
+    const bundle = JSON.parse(JSON.stringify(await trail.exportBundle({}))) as AuditBundle;
+    const resigned = async (at: string) => {
+      const jws = await signHeadJws(key, { seq: bundle.head.seq, hash: bundle.head.hash, at, participantId: PID });
+      return verifyBundle({ ...bundle, head: { ...bundle.head, signedAt: at, jws } }, { anchors: [ca.certificate] });
+    };
+    const future = await resigned(new Date(Date.now() + 3_600_000).toISOString());
+    expect(future.ok).toBe(false);
+    expect(future.firstBroken).toMatchObject({ seq: 2, kind: 'head-signature-invalid' });
+    expect(future.firstBroken!.message).toMatch(/later than now/);
+    expect((await resigned(new Date(Date.now() + 20_000).toISOString())).ok).toBe(true); // within the clock tolerance
+
+    // An entry dated 10 minutes ahead, a head signed now over it: in the database and in a bundle.
+    const ahead = new AuditTrail({ store, now: () => new Date(Date.now() + 600_000) });
+    ahead.append({ actor: 'system', event: 'data.access', detail: {} });
+    await trail.signHead();
+    const db = await trail.verify();
+    expect(db.ok).toBe(false);
+    expect(db.firstBroken).toMatchObject({ seq: 3, kind: 'head-mismatch' });
+    expect(db.firstBroken!.message).toMatch(/before that entry/);
+    const early = await verifyBundle(JSON.parse(JSON.stringify(await trail.exportBundle({}))), { anchors: [ca.certificate] });
+    expect(early.firstBroken).toMatchObject({ seq: 3, kind: 'head-mismatch' });
   });
 
   it('time filters select entries by their instant', async () => {
