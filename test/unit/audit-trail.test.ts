@@ -252,6 +252,17 @@ describe('audit trail', () => {
     expect(report.problems.map((p) => `${p.seq}:${p.kind}`)).toEqual(['2:head-signature-invalid', '3:head-untrusted']);
   });
 
+  it('does not trust a head signed with a CA key, even one naming the participant', async () => {
+    fill(1);
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const subCa = issueCertificate({ subject: { commonName: 'Sub CA' }, subjectPublicKey: publicKey, issuer: ca, profile: 'ca', participantId: PID, validityDays: 1 });
+    const byCa = new AuditTrail({ store, signingKey: () => ({ participantId: PID, privateKey, chain: [subCa, ca.certificate] }) });
+    await byCa.signHead();
+    const report = await trail.verify();
+    expect(report.firstBroken).toMatchObject({ seq: 1, kind: 'head-untrusted' });
+    expect(report.firstBroken!.message).toMatch(/LEAF_IS_CA/);
+  });
+
   it('exports a bundle that verifies offline, and detects a tampered bundle', async () => {
     fill(3, 'urn:uuid:a');
     fill(2, 'urn:uuid:b');
