@@ -65,8 +65,11 @@ export interface AuditProblem {
 
 export const MAX_PROBLEMS = 50;
 
-/** An entry as checked: with its detail parsed, or as the stored text (which must be JSON). */
-export type CheckableEntry = Omit<AuditEntry, 'detail'> & ({ detail: JsonValue } | { detailText: string });
+/**
+ * An entry as checked: with its detail parsed, or as the stored text (which must be JSON), never both. `detailText`
+ * is for rows read from our own database; a bundle's entries are hashed over their `detail` (see verifyBundle).
+ */
+export type CheckableEntry = Omit<AuditEntry, 'detail'> & ({ detail: JsonValue; detailText?: never } | { detailText: string; detail?: never });
 
 export class ChainChecker {
   readonly problems: AuditProblem[] = [];
@@ -75,12 +78,12 @@ export class ChainChecker {
   lastSeq: number | null = null;
   /** Hash of the last entry as stored (what the next entry must chain to). */
   lastHash: string;
-  private readonly hashes = new Map<number, string>();
+  private readonly kept = new Map<number, { hash: string; at: string }>();
 
   /**
    * @param start where the chain must start: seq 1 after the genesis hash for a whole log; a bundle starts at its
    *   first entry, whose prevHash it carries.
-   * @param keepHashes seqs whose stored hash is remembered (to compare with signed heads).
+   * @param keepHashes seqs whose stored hash and time are remembered (to compare with signed heads).
    */
   constructor(
     private readonly start: { seq: number; prevHash: string } | null = { seq: 1, prevHash: GENESIS_HASH },
@@ -93,9 +96,9 @@ export class ChainChecker {
     if (this.problems.length < MAX_PROBLEMS) this.problems.push({ seq, kind, message });
   }
 
-  /** Hash of `seq` as stored, if it was asked for in `keepHashes` and seen. */
-  storedHash(seq: number): string | undefined {
-    return this.hashes.get(seq);
+  /** Hash and time of `seq` as stored, if it was asked for in `keepHashes` and seen. */
+  stored(seq: number): { hash: string; at: string } | undefined {
+    return this.kept.get(seq);
   }
 
   push(e: CheckableEntry): void {
@@ -124,10 +127,11 @@ export class ChainChecker {
       let computed: string | undefined;
       try {
         const content = { seq: e.seq, at: e.at, processId: e.processId ?? null, actor: e.actor, event: e.event };
-        const textual = 'detailText' in e && typeof content.at === 'string' && typeof content.actor === 'string' && typeof content.event === 'string';
+        const text = e.detailText;
+        const textual = text !== undefined && typeof content.at === 'string' && typeof content.actor === 'string' && typeof content.event === 'string';
         // Stored rows: hashed over the stored text as it is (it was written in JCS form).
-        if (textual) computed = entryHashOfCanonicalDetail(e.prevHash, content, e.detailText);
-        else computed = entryHash(e.prevHash, { ...content, detail: 'detailText' in e ? (JSON.parse(e.detailText) as JsonValue) : e.detail === undefined ? null : e.detail });
+        if (textual) computed = entryHashOfCanonicalDetail(e.prevHash, content, text);
+        else computed = entryHash(e.prevHash, { ...content, detail: text !== undefined ? (JSON.parse(text) as JsonValue) : e.detail === undefined ? null : e.detail });
       } catch (err) {
         this.problem(e.seq, 'malformed', `seq ${e.seq} cannot be canonicalised: ${(err as Error).message}`);
       }
@@ -139,6 +143,6 @@ export class ChainChecker {
     this.firstSeq ??= e.seq;
     this.lastSeq = e.seq;
     this.lastHash = e.hash;
-    if (this.keepHashes.has(e.seq)) this.hashes.set(e.seq, e.hash);
+    if (this.keepHashes.has(e.seq)) this.kept.set(e.seq, { hash: e.hash, at: e.at });
   }
 }

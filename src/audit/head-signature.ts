@@ -7,10 +7,13 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { joseLib } from '../lazy';
 import { certificateInfo, jwsAlgorithmFor, validateChain } from '../pki';
+import { CLOCK_TOLERANCE_SECONDS } from '../identity/peer-token';
 import { canonicalJson } from './canonical-json';
 
 export const HEAD_JWS_TYPE = 'hedgerow-audit-head+jws';
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Clock difference allowed between the signer and the verifier (and for a step of the signer's clock): as for peer tokens. */
+export const HEAD_CLOCK_TOLERANCE_MS = CLOCK_TOLERANCE_SECONDS * 1000;
 
 export interface HeadPayload {
   seq: number;
@@ -131,6 +134,9 @@ export async function verifyHeadJws(jws: string, opts: { anchors: X509Certificat
   if (info.participantId !== payload.participantId) {
     return fail(`signed by the certificate of ${info.participantId ?? '(no participant id)'}, but the head names ${payload.participantId}`, { ...base, payload });
   }
+  // The chain is validated at `at`, which the signer chose: not later than now (the lower bound, the covered entry's
+  // `at`, is checked against the chain in verify.ts).
+  if (Date.parse(payload.at) > Date.now() + HEAD_CLOCK_TOLERANCE_MS) return fail(`the head is dated ${payload.at}, later than now`, { ...base, payload });
   const anchors = opts.anchors ?? [];
   const pinned = opts.pinned ?? [];
   if (anchors.length === 0 && pinned.length === 0) return { valid: true, trusted: null, payload, ...base };

@@ -7,7 +7,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { AuditRepository, SignedHeadRow } from '../store/repositories/audit';
 import { readCertificatesPem } from '../pki';
 import { ChainChecker, GENESIS_HASH, MAX_PROBLEMS, type AuditProblem, type CheckableEntry } from './chain';
-import { verifyHeadJws, type HeadSigner } from './head-signature';
+import { HEAD_CLOCK_TOLERANCE_MS, verifyHeadJws, type HeadSigner } from './head-signature';
 import { BUNDLE_FORMAT, type AuditBundle, type BundleHead } from './bundle';
 
 export interface AuditReport {
@@ -38,10 +38,10 @@ interface HeadOutcome {
   anchored: boolean | null;
 }
 
-/** Check one signed head and compare it with the chain (via `storedHash`). Pushes problems. */
+/** Check one signed head and compare it with the chain (via `stored`). Pushes problems. */
 async function checkHead(
   head: BundleHead | SignedHeadRow,
-  ctx: { anchors: X509Certificate[] | null; pinned?: X509Certificate[]; participantId: string | null; storedHash: (seq: number) => string | undefined; lastSeq: number | null; problems: AuditProblem[] },
+  ctx: { anchors: X509Certificate[] | null; pinned?: X509Certificate[]; participantId: string | null; stored: (seq: number) => { hash: string; at: string } | undefined; lastSeq: number | null; problems: AuditProblem[] },
 ): Promise<HeadOutcome> {
   const push = (p: AuditProblem) => ctx.problems.push(p);
   const v = await verifyHeadJws(head.jws, { anchors: ctx.anchors, ...(ctx.pinned ? { pinned: ctx.pinned } : {}) });
@@ -63,7 +63,7 @@ async function checkHead(
     push({ seq: head.seq, kind: 'head-untrusted', message: `signed head at seq ${head.seq} was signed by ${p.participantId}, not by ${ctx.participantId}` });
     return out;
   }
-  const stored = ctx.storedHash(p.seq);
+  const stored = ctx.stored(p.seq);
   if (stored === undefined) {
     if (ctx.lastSeq === null || p.seq > ctx.lastSeq) {
       push({ seq: p.seq, kind: 'truncated', message: `a head signed at ${p.at} covers seq ${p.seq}, but the log ends at ${ctx.lastSeq === null ? 'nothing (empty)' : `seq ${ctx.lastSeq}`}: entries were removed` });
@@ -72,8 +72,14 @@ async function checkHead(
     }
     return out;
   }
-  if (stored !== p.hash) {
-    push({ seq: p.seq, kind: 'head-mismatch', message: `the head signed at ${p.at} gives seq ${p.seq} the hash ${p.hash.slice(0, 16)}…, the log has ${stored.slice(0, 16)}…: entries up to seq ${p.seq} were rewritten` });
+  if (stored.hash !== p.hash) {
+    push({ seq: p.seq, kind: 'head-mismatch', message: `the head signed at ${p.at} gives seq ${p.seq} the hash ${p.hash.slice(0, 16)}…, the log has ${stored.hash.slice(0, 16)}…: entries up to seq ${p.seq} were rewritten` });
+    return out;
+  }
+  // The chain was validated at the signer's `at`: it cannot predate the entry it signs (e.g. to fall back into the
+  // validity of an expired certificate). The tolerance spares a genuine head signed right after a clock step back.
+  if (!(Date.parse(p.at) >= Date.parse(stored.at) - HEAD_CLOCK_TOLERANCE_MS)) {
+    push({ seq: p.seq, kind: 'head-mismatch', message: `the head over seq ${p.seq} is dated ${p.at}, before that entry (${String(stored.at)}): a head cannot be signed before what it covers` });
     return out;
   }
   out.valid = true;
@@ -141,11 +147,28 @@ export async function verifyDatabase(
     if (opts.yieldBetweenPages) await new Promise((r) => setImmediate(r));
   }
   const problems: AuditProblem[] = [];
-  const ctx = { anchors: opts.anchors, ...(opts.pinned ? { pinned: opts.pinned } : {}), participantId: opts.participantId ?? null, storedHash: (s: number) => checker.storedHash(s), lastSeq: checker.lastSeq, problems };
+  const ctx = { anchors: opts.anchors, ...(opts.pinned ? { pinned: opts.pinned } : {}), participantId: opts.participantId ?? null, stored: (s: number) => checker.stored(s), lastSeq: checker.lastSeq, problems };
   const outcomes: HeadOutcome[] = [];
   for (const h of heads) outcomes.push(await checkHead(h, ctx));
   const trustedBy = [...(opts.anchors ?? []), ...(opts.pinned ?? [])];
   return finish('database', checker, outcomes, problems, [], opts.participantId ?? null, trustedBy.length ? trustedBy : null);
+}
+
+/** The members of a bundle entry (AuditEntry). */
+const ENTRY_MEMBERS = new Set(['seq', 'at', 'processId', 'actor', 'event', 'detail', 'prevHash', 'hash']);
+
+/**
+ * A bundle entry built member by member, so that the hash checked is the one of what the bundle shows: the checker
+ * would hash a `detailText` instead of `detail`, and a reader sees `detail`. Other members are refused, not ignored.
+ */
+function bundleEntry(e: Record<string, unknown>, problems: AuditProblem[]): CheckableEntry {
+  const unknown = Object.keys(e).filter((k) => !ENTRY_MEMBERS.has(k));
+  if (unknown.length) {
+    const seq = Number.isSafeInteger(e.seq) ? (e.seq as number) : null;
+    problems.push({ seq, kind: 'malformed', message: `the entry${seq === null ? '' : ` at seq ${seq}`} has members a bundle entry does not have: ${unknown.map((k) => JSON.stringify(k)).join(', ')}` });
+  }
+  const { seq, at, processId, actor, event, detail, prevHash, hash } = e;
+  return { seq, at, processId, actor, event, detail, prevHash, hash } as CheckableEntry;
 }
 
 function bundleProblem(message: string): AuditProblem {
@@ -172,7 +195,7 @@ export async function verifyBundle(input: unknown, opts: { anchors: X509Certific
       problems.push(bundleProblem('an entry is not an object'));
       continue;
     }
-    checker.push(e as CheckableEntry);
+    checker.push(bundleEntry(e as Record<string, unknown>, problems));
   }
   // The chain in the bundle must be the one the head signs: its last entry.
   if (b.head.seq !== checker.lastSeq) {
@@ -189,7 +212,7 @@ export async function verifyBundle(input: unknown, opts: { anchors: X509Certific
       problems.push(bundleProblem(`certificateChain cannot be read: ${(err as Error).message}`));
     }
   } else problems.push(bundleProblem('the bundle has no certificateChain'));
-  const ctx = { anchors: opts.anchors, participantId, storedHash: (s: number) => checker.storedHash(s), lastSeq: checker.lastSeq, problems };
+  const ctx = { anchors: opts.anchors, participantId, stored: (s: number) => checker.stored(s), lastSeq: checker.lastSeq, problems };
   const outcomes: HeadOutcome[] = [await checkHead(b.head, ctx)];
   for (const c of checkpoints) {
     if (c && typeof c === 'object' && typeof c.jws === 'string') outcomes.push(await checkHead(c, ctx));

@@ -64,10 +64,14 @@ function setPath(target: Json, dotted: string, value: unknown): void {
   node[parts[parts.length - 1]!] = value;
 }
 
+/** Keys that would reach a prototype when assigned or merged into (JSON.parse makes "__proto__" an own key). */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** Deep merge of `over` into `base`, recording the source of every leaf it sets. */
 function merge(base: Json, over: Json, source: string, sources: Record<string, string>, prefix = ''): void {
   for (const [k, v] of Object.entries(over)) {
     const key = prefix ? `${prefix}.${k}` : k;
+    if (PROTOTYPE_KEYS.has(k)) throw new ConfigError(`unknown configuration key ${key} (in ${source})`, { key });
     if (isObject(v) && isObject(base[k])) merge(base[k] as Json, v, source, sources, key);
     else {
       base[k] = v;
@@ -90,7 +94,12 @@ function coerceEnv(key: ConfigKey, raw: string): unknown {
     throw new ConfigError(`${key.env}=${JSON.stringify(raw)}: ${key.path} must be true or false`);
   }
   if (types.includes('array')) {
-    return raw.trim().startsWith('[') ? JSON.parse(raw) : raw.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!raw.trim().startsWith('[')) return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    try {
+      return JSON.parse(raw);
+    } catch (err) {
+      throw new ConfigError(`${key.env}=${JSON.stringify(raw)}: ${key.path} is not a valid JSON array (${(err as Error).message})`);
+    }
   }
   return raw;
 }

@@ -107,19 +107,16 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     };
     fs.writeFileSync(path.join(staging, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
 
-    const temp = path.join(outDir, `.${path.basename(out)}.${process.pid}.tmp`);
-    try {
-      fs.writeFileSync(temp, '', { mode: ARCHIVE_MODE }); // exists 0600 before the first byte of a key lands in it
-      // The manifest goes first, so `tar -tzf` and a streaming reader see it before the members.
-      await tarLib().create({ file: temp, cwd: staging, gzip: true, portable: true }, [MANIFEST_NAME, ...members.map((m) => m.name)]);
-      fs.chmodSync(temp, ARCHIVE_MODE);
-      fsyncPath(temp);
-      fs.renameSync(temp, out);
-      fsyncPath(outDir);
-    } catch (err) {
-      fs.rmSync(temp, { force: true });
-      throw err;
-    }
+    // Written inside the 0700 staging directory (a name in outDir could be a planted symlink) and created exclusively,
+    // 0600 before the first byte of a key lands in it; the staging directory is removed whatever happens.
+    const temp = path.join(staging, 'archive.tmp');
+    fs.writeFileSync(temp, '', { mode: ARCHIVE_MODE, flag: 'wx' });
+    // The manifest goes first, so `tar -tzf` and a streaming reader see it before the members.
+    await tarLib().create({ file: temp, cwd: staging, gzip: true, portable: true }, [MANIFEST_NAME, ...members.map((m) => m.name)]);
+    fs.chmodSync(temp, ARCHIVE_MODE);
+    fsyncPath(temp);
+    fs.renameSync(temp, out);
+    fsyncPath(outDir);
     return { out, bytes: fs.statSync(out).size, manifest, clearKeys };
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });

@@ -33,6 +33,8 @@ const MAX_PATH_CERTIFICATES = 8;
  * (in any order) and `extraIntermediates` are the candidate issuers; a copy of the anchor in the chain is fine.
  *
  * Checks, walking up from the leaf, so that the reported reason is deterministic and names the certificate:
+ * 0. the leaf is an end-entity certificate that may sign (every caller verifies a signature made with its key):
+ *    not a CA (LEAF_IS_CA), digitalSignature if keyUsage is present (LEAF_NO_DIGITAL_SIGNATURE);
  * 1. the certificate is within its validity period at `at` (CERT_EXPIRED, CERT_NOT_YET_VALID) and has no critical
  *    extension we do not understand (CERT_INVALID); a certificate equal to an anchor ends the path here;
  * 2. an issuer is found: subject matches the issuer name and the key identifiers do not contradict
@@ -43,6 +45,7 @@ const MAX_PATH_CERTIFICATES = 8;
 export function validateChain(chain: X509Certificate[], opts: ChainValidationOptions): ValidatedChain {
   const leaf = chain[0];
   if (!leaf) throw new PkiError('CERT_INVALID', 'the certificate chain is empty');
+  assertMaySign(leaf);
   const at = opts.at ?? new Date();
   const candidates = [...chain.slice(1), ...(opts.extraIntermediates ?? [])];
   const path = [leaf];
@@ -87,6 +90,17 @@ export function assertMayIssue(issuer: X509Certificate, intermediatesBelow: numb
       `CA certificate ${certificateLabel(issuer)} allows ${basicConstraints.pathLength} intermediate CA certificate(s) ` +
         `below it (pathLen), the chain has ${intermediatesBelow}`,
     );
+  }
+}
+
+/** A CA key signs certificates, not tokens, heads or credentials: a CA certificate is never accepted as the signer. */
+function assertMaySign(leaf: X509Certificate): void {
+  const { basicConstraints, keyUsage } = certificateFields(leaf);
+  if (basicConstraints?.isCa) {
+    throw new PkiError('LEAF_IS_CA', `certificate ${certificateLabel(leaf)} is a CA certificate (basicConstraints CA:true), not one that may sign as a participant`);
+  }
+  if (keyUsage && !keyUsage.includes('digitalSignature')) {
+    throw new PkiError('LEAF_NO_DIGITAL_SIGNATURE', `certificate ${certificateLabel(leaf)} may not make signatures (its keyUsage lacks digitalSignature)`);
   }
 }
 

@@ -90,6 +90,31 @@ describe('bad input on the command line and at start', () => {
     }
   });
 
+  it('a failed import with --trust-anchor leaves no new trust anchor behind', () => {
+    const foreign = tempDir();
+    try {
+      expect(runCli(['init', '--hostname', 'localhost'], { cwd: foreign.dir }).status).toBe(0);
+      expect(runCli(['ca', 'init', '--dir', 'other-ca', '--name', 'Some other CA'], { cwd: foreign.dir }).status).toBe(0);
+      const trustDir = path.join(tmp.dir, 'certs', 'trust');
+      const before = fs.readdirSync(trustDir).sort();
+      const importing = (anchor: string, force: string[] = []) =>
+        runCli(['certs', 'import', '--chain', path.join(foreign.dir, 'certs', 'connector.crt.pem'), '--key', path.join(foreign.dir, 'certs', 'connector.key.pem'), '--trust-anchor', anchor, ...force], { cwd: tmp.dir });
+      // The chain is not valid to the anchor given.
+      const invalid = importing(path.join(foreign.dir, 'other-ca', 'ca.crt.pem'), ['--force']);
+      expect(invalid.status).not.toBe(0);
+      expect(invalid.stderr).toMatch(/not issued by a trusted CA/);
+      expect(fs.readdirSync(trustDir).sort()).toEqual(before);
+      // The chain is valid to it, but the import is refused when saving (another key, no --force).
+      const refused = importing(path.join(foreign.dir, 'certs', 'dev-ca', 'ca.crt.pem'));
+      expect(refused.status).not.toBe(0);
+      oneLine(refused.stderr);
+      expect(refused.stderr).toMatch(/without --force/);
+      expect(fs.readdirSync(trustDir).sort()).toEqual(before);
+    } finally {
+      foreign.cleanup();
+    }
+  });
+
   it('readiness reports degraded below the free-disk floor', async () => {
     const node = await startNode({ cwd: tmp.dir, env: { HEDGEROW_HEALTH_DISK_FLOOR_MB: String(1024 * 1024 * 1024) } });
     try {

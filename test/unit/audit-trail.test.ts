@@ -9,7 +9,7 @@ import { AuditTrail } from '../../src/audit/audit-trail';
 import { canonicalJson } from '../../src/audit/canonical-json';
 import { GENESIS_HASH, entryHash, entryHashOfCanonicalDetail } from '../../src/audit/chain';
 import { verifyBundle } from '../../src/audit/verify';
-import { HEAD_JWS_TYPE, signingKeyOf, verificationMethodId, type HeadSigningKey } from '../../src/audit/head-signature';
+import { HEAD_JWS_TYPE, signHeadJws, signingKeyOf, verificationMethodId, type HeadSigningKey } from '../../src/audit/head-signature';
 import type { AuditBundle } from '../../src/audit/bundle';
 import { makeLeaf, makeRootCa, rsaKeyPair, type TestCa, type TestLeaf } from './pki-fixtures';
 import { issueCertificate } from '../../src/pki';
@@ -252,6 +252,17 @@ describe('audit trail', () => {
     expect(report.problems.map((p) => `${p.seq}:${p.kind}`)).toEqual(['2:head-signature-invalid', '3:head-untrusted']);
   });
 
+  it('does not trust a head signed with a CA key, even one naming the participant', async () => {
+    fill(1);
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const subCa = issueCertificate({ subject: { commonName: 'Sub CA' }, subjectPublicKey: publicKey, issuer: ca, profile: 'ca', participantId: PID, validityDays: 1 });
+    const byCa = new AuditTrail({ store, signingKey: () => ({ participantId: PID, privateKey, chain: [subCa, ca.certificate] }) });
+    await byCa.signHead();
+    const report = await trail.verify();
+    expect(report.firstBroken).toMatchObject({ seq: 1, kind: 'head-untrusted' });
+    expect(report.firstBroken!.message).toMatch(/LEAF_IS_CA/);
+  });
+
   it('exports a bundle that verifies offline, and detects a tampered bundle', async () => {
     fill(3, 'urn:uuid:a');
     fill(2, 'urn:uuid:b');
@@ -283,6 +294,49 @@ describe('audit trail', () => {
     const foreign = await verifyBundle(bundle, { anchors: [makeRootCa('ec', 'Other CA').certificate] });
     expect(foreign.firstBroken).toMatchObject({ kind: 'head-untrusted' });
     expect((await verifyBundle({ format: 'nope' }, { anchors: null })).firstBroken).toMatchObject({ kind: 'bundle-invalid' });
+  });
+
+  it('hashes the detail a bundle shows: a rewritten detail with the original text beside it, or any extra member, fails', async () => {
+    fill(3);
+    const bundle = JSON.parse(JSON.stringify(await trail.exportBundle({}))) as AuditBundle;
+    const forged = structuredClone(bundle);
+    const e = forged.entries[1] as AuditBundle['entries'][number] & { detailText?: string };
+    e.detailText = canonicalJson(e.detail);
+    e.detail = { message: 'ContractAgreementMessage', i: 1 };
+    const report = await verifyBundle(forged, { anchors: [ca.certificate] });
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => `${p.seq}:${p.kind}`)).toEqual(['2:hash-mismatch', '2:malformed']);
+    expect(report.problems[1]!.message).toMatch(/"detailText"/);
+    // The original text alone beside the genuine detail is refused as well.
+    const extra = structuredClone(bundle);
+    (extra.entries[0] as unknown as Record<string, unknown>).detailText = canonicalJson(extra.entries[0]!.detail);
+    expect((await verifyBundle(extra, { anchors: [ca.certificate] })).firstBroken).toMatchObject({ seq: 1, kind: 'malformed' });
+    expect((await verifyBundle(bundle, { anchors: [ca.certificate] })).problems).toEqual([]);
+  });
+
+  it('refuses a head dated later than now, or before the entry it covers (the chain is validated at that date)', async () => {
+    fill(2);
+    const bundle = JSON.parse(JSON.stringify(await trail.exportBundle({}))) as AuditBundle;
+    const resigned = async (at: string) => {
+      const jws = await signHeadJws(key, { seq: bundle.head.seq, hash: bundle.head.hash, at, participantId: PID });
+      return verifyBundle({ ...bundle, head: { ...bundle.head, signedAt: at, jws } }, { anchors: [ca.certificate] });
+    };
+    const future = await resigned(new Date(Date.now() + 3_600_000).toISOString());
+    expect(future.ok).toBe(false);
+    expect(future.firstBroken).toMatchObject({ seq: 2, kind: 'head-signature-invalid' });
+    expect(future.firstBroken!.message).toMatch(/later than now/);
+    expect((await resigned(new Date(Date.now() + 20_000).toISOString())).ok).toBe(true); // within the clock tolerance
+
+    // An entry dated 10 minutes ahead, a head signed now over it: in the database and in a bundle.
+    const ahead = new AuditTrail({ store, now: () => new Date(Date.now() + 600_000) });
+    ahead.append({ actor: 'system', event: 'data.access', detail: {} });
+    await trail.signHead();
+    const db = await trail.verify();
+    expect(db.ok).toBe(false);
+    expect(db.firstBroken).toMatchObject({ seq: 3, kind: 'head-mismatch' });
+    expect(db.firstBroken!.message).toMatch(/before that entry/);
+    const early = await verifyBundle(JSON.parse(JSON.stringify(await trail.exportBundle({}))), { anchors: [ca.certificate] });
+    expect(early.firstBroken).toMatchObject({ seq: 3, kind: 'head-mismatch' });
   });
 
   it('time filters select entries by their instant', async () => {

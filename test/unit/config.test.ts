@@ -81,6 +81,27 @@ describe('configuration', () => {
     expectConfigError(() => loadConfig({ file: arr, env: {} }), /must contain a JSON object/);
   });
 
+  it('refuses prototype keys in a file instead of merging them into Object.prototype', () => {
+    try {
+      for (const [name, content] of [
+        ['proto.json', '{"__proto__":{"polluted":1}}'],
+        ['proto-nested.json', '{"log":{"__proto__":{"polluted":1}}}'],
+        ['ctor.json', '{"log":{"constructor":{"prototype":{"polluted":1}}}}'],
+      ] as const) {
+        expectConfigError(() => loadConfig({ file: write(name, content), env: {} }), /unknown configuration key (log\.)?(__proto__|constructor) \(in .*\.json\)/);
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      }
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+    expect(loadConfig({ env: {} }).config.log.level).toBeDefined(); // Ajv still works
+  });
+
+  it('names the variable of a malformed JSON array in the environment', () => {
+    expectConfigError(() => loadConfig({ env: { HEDGEROW_DSP_ALLOWED_ADDRESSES: '[x' } }), /^HEDGEROW_DSP_ALLOWED_ADDRESSES="\[x": dsp\.allowedAddresses is not a valid JSON array/);
+    expect(loadConfig({ env: { HEDGEROW_DSP_ALLOWED_ADDRESSES: '["10.0.0.0/8"]' } }).config.dsp.allowedAddresses).toEqual(['10.0.0.0/8']);
+  });
+
   it('accepts null for nullable keys from the environment', () => {
     expect(loadConfig({ env: { HEDGEROW_PUBLIC_API_BASE_URL: 'https://coop.example:8443' } }).config.publicApi.baseUrl).toBe(
       'https://coop.example:8443',

@@ -94,6 +94,23 @@ describe('hedgerow backup and restore', () => {
     copy.close();
   });
 
+  it('writes the archive through no name an attacker can plant in the output directory', async () => {
+    const outDir = path.join(dir, 'out');
+    fs.mkdirSync(outDir);
+    const archive = path.join(outDir, 'b.tar.gz');
+    // The name the temporary archive used to have, planted as a symlink to a file the attacker can read.
+    const victim = path.join(dir, 'attacker-readable');
+    fs.writeFileSync(victim, 'untouched');
+    fs.symlinkSync(victim, path.join(outDir, `.b.tar.gz.${process.pid}.tmp`));
+    const r = await cli(['backup', '--out', archive, ...flags(node)]);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(fs.lstatSync(archive).isFile()).toBe(true);
+    expect(mode(archive)).toBe(0o600);
+    expect((await members(archive))[0]).toBe('manifest.json');
+    expect(fs.readdirSync(outDir).sort()).toEqual([`.b.tar.gz.${process.pid}.tmp`, 'b.tar.gz']); // no staging left behind
+  });
+
   it('restores onto an empty machine: database, keys 0600 in 0700 directories, trust anchors, configuration', async () => {
     const archive = path.join(dir, 'b.tar.gz');
     expect((await cli(['backup', '--out', archive, ...flags(node)])).code).toBe(0);

@@ -161,6 +161,23 @@ describe('validateChain rejects, each with its own code', () => {
     expect(() => openssl([...args, writePem(temp.dir, 'deep.pem', deepLeaf.certificate)])).toThrow(/path length constraint exceeded/);
   });
 
+  it('a CA certificate as the signer, even one trusted directly: LEAF_IS_CA', () => {
+    const { code, message } = rejection([intermediate.certificate], [root.certificate]);
+    expect(code).toBe('LEAF_IS_CA');
+    expect(message).toContain('"Test Intermediate CA" is a CA certificate');
+    expect(rejection([root.certificate], [root.certificate]).code).toBe('LEAF_IS_CA');
+  });
+
+  it('a leaf whose keyUsage lacks digitalSignature: LEAF_NO_DIGITAL_SIGNATURE', () => {
+    const agreeOnly = opensslIssue(temp.dir, 'agree-only', intermediate, { subject: '/CN=agree-only', extensions: 'basicConstraints=CA:FALSE\nkeyUsage=critical,keyAgreement' });
+    const { code, message } = rejection([agreeOnly.certificate, intermediate.certificate], [root.certificate]);
+    expect(code).toBe('LEAF_NO_DIGITAL_SIGNATURE');
+    expect(message).toContain('"agree-only" may not make signatures');
+    // Without keyUsage the leaf may sign.
+    const plain = opensslIssue(temp.dir, 'plain-leaf', intermediate, { subject: '/CN=plain-leaf', extensions: 'basicConstraints=CA:FALSE' });
+    expect(validateChain([plain.certificate, intermediate.certificate], { anchors: [root.certificate] }).path).toHaveLength(3);
+  });
+
   it('an unknown critical extension: CERT_INVALID', () => {
     const odd = opensslIssue(temp.dir, 'odd', intermediate, { subject: '/CN=odd', extensions: 'basicConstraints=CA:FALSE\n1.3.6.1.4.1.99999.1=critical,ASN1:NULL' });
     const { code, message } = rejection([odd.certificate, intermediate.certificate], [root.certificate]);

@@ -132,9 +132,15 @@ export const certsImportCommand = defineCommand(
       if (!keyMatchesCertificate(privateKey, chain[0]!)) {
         throw new PkiError('KEY_MISMATCH', 'the certificate does not belong to the key (public keys differ)');
       }
+      // The --trust-anchor certificates are saved only once the import is accepted (and taken back if saving fails).
       const anchorFile = stringOption(values, 'trust-anchor');
-      if (anchorFile) for (const c of readCertificatesPem(readFileOrFail(anchorFile, 'trust anchor').toString('utf8'))) certStore.addTrustAnchor(c);
-      validateChain(chain, { anchors: certStore.trustAnchors() });
+      const known = certStore.trustAnchors();
+      const fresh: X509Certificate[] = [];
+      for (const c of anchorFile ? readCertificatesPem(readFileOrFail(anchorFile, 'trust anchor').toString('utf8')) : []) {
+        if (![...known, ...fresh].some((a) => a.raw.equals(c.raw))) fresh.push(c);
+      }
+      const anchors = [...known, ...fresh];
+      validateChain(chain, { anchors });
       const info = certificateInfo(chain[0]!);
       const sameKey = current ? keyMatchesCertificate(current.privateKey, chain[0]!) : false;
       const previousId = current ? certificateInfo(current.chain[0]!).participantId : null;
@@ -143,8 +149,15 @@ export const certsImportCommand = defineCommand(
       }
       if (!info.participantId) throw new PkiError('CERT_INVALID', 'the certificate has no participant id (SAN URI)');
       // Only the leaf+intermediates are the chain we serve; a root included in the file is a trust anchor.
-      const served = chain.filter((c, i) => i === 0 || !certStore.trustAnchors().some((a) => a.raw.equals(c.raw)));
-      certStore.saveIdentity(privateKey, served, { force: sameKey || values.force === true });
+      const served = chain.filter((c, i) => i === 0 || !anchors.some((a) => a.raw.equals(c.raw)));
+      const added: string[] = [];
+      try {
+        for (const c of fresh) added.push(certStore.addTrustAnchor(c));
+        certStore.saveIdentity(privateKey, served, { force: sameKey || values.force === true });
+      } catch (err) {
+        for (const fingerprint of added) certStore.removeTrustAnchor(fingerprint);
+        throw err;
+      }
       io.out(`installed certificate ${info.fingerprintSha256} for ${info.participantId}, valid until ${info.notAfter.toISOString()}`);
       return 0;
     },
