@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Ajv2019 from 'ajv/dist/2019';
 import { ConfigError } from '../errors';
-import { configKeys, configSchema, type ConfigKey, type HedgerowConfig } from './schema';
+import { configKeys, type ConfigKey, type HedgerowConfig } from './schema';
+import { configValidator } from './validate';
 
 /** The package root (holds config/default.json), found upwards from src/ (ts-jest), dist/ or .bench/. */
 function findPackageRoot(dir: string): string {
@@ -104,8 +104,6 @@ function coerceEnv(key: ConfigKey, raw: string): unknown {
   return raw;
 }
 
-let validator: ReturnType<Ajv2019['compile']> | undefined;
-
 /**
  * Load configuration: defaults, then the local file, then HEDGEROW_* variables, then flag overrides.
  * Throws a ConfigError naming the first offending key (and where its value came from).
@@ -133,7 +131,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     sources[dotted] = 'command line';
   }
 
-  validator ??= new Ajv2019({ allErrors: false, strict: true, allowUnionTypes: true }).compile(configSchema);
+  const validator = configValidator();
   if (!validator(merged)) {
     const e = validator.errors![0]!;
     const at = e.instancePath.slice(1).replace(/\//g, '.');

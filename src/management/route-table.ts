@@ -1,5 +1,7 @@
 import { Router, type Request, type Response } from 'express';
-import Ajv2019, { type ValidateFunction } from 'ajv/dist/2019';
+import type Ajv2019 from 'ajv/dist/2019';
+import type { ValidateFunction } from 'ajv/dist/2019';
+import { ajv2019Lib } from '../lazy';
 import { ValidationError } from '../errors';
 import { JSON_TOO_DEEP, jsonTooDeep } from '../json-depth';
 
@@ -32,10 +34,15 @@ function successStatus(r: ApiRoute): number {
   return r.status ?? (r.method === 'delete' ? 204 : 200);
 }
 
-const ajv = new Ajv2019({ allErrors: false, strict: false, coerceTypes: false });
+let ajv: Ajv2019 | undefined;
 
-function validator(schema: JsonSchema): ValidateFunction {
-  return ajv.compile(schema);
+/**
+ * A route's validator is compiled on the route's first request: compiling the schemas of every
+ * route at start would keep Ajv and ~60 generated functions resident in an idle connector.
+ */
+function validator(schema: JsonSchema): () => ValidateFunction {
+  let compiled: ValidateFunction | undefined;
+  return () => (compiled ??= (ajv ??= new (ajv2019Lib())({ allErrors: false, strict: false, coerceTypes: false })).compile(schema));
 }
 
 /** The `limit` query parameter of list routes: digits only, as a string (query values are strings). */
@@ -65,9 +72,15 @@ export function buildRouter(routes: ApiRoute[]): Router {
       const body = req.body ?? {};
       // Before Ajv and the handlers, which recurse with the data.
       if (jsonTooDeep(body)) throw new ValidationError(JSON_TOO_DEEP);
-      if (checkBody && !checkBody(body)) rejectWith(checkBody, '');
+      if (checkBody) {
+        const validate = checkBody();
+        if (!validate(body)) rejectWith(validate, '');
+      }
       const query = Object.fromEntries(Object.entries(req.query).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
-      if (checkQuery && !checkQuery(query)) rejectWith(checkQuery, 'query:');
+      if (checkQuery) {
+        const validate = checkQuery();
+        if (!validate(query)) rejectWith(validate, 'query:');
+      }
       const result = await route.handler({ body, params: req.params as Record<string, string>, query, header: (name) => req.get(name), res });
       if (route.raw) return;
       const status = successStatus(route);

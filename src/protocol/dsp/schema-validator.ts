@@ -6,7 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Ajv2019, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2019';
+import type Ajv2019 from 'ajv/dist/2019';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2019';
+import { ajv2019Lib } from '../../lazy';
 import { PACKAGE_ROOT } from '../../config/load';
 import { JSON_TOO_DEEP, jsonTooDeep } from '../../json-depth';
 
@@ -72,7 +74,7 @@ function loadSchemas(): Ajv2019 {
   // properties a branch does not define, which Ajv's strict mode rejects although they are valid 2019-09.
   // validateSchema off: these fixed files are covered by the tests; checking them against the
   // meta-schema on every start would cost ~30 ms. verbose: errors carry their schema, used to phrase them.
-  const ajv = new Ajv2019({ strict: false, allErrors: false, validateSchema: false, verbose: true });
+  const ajv = new (ajv2019Lib())({ strict: false, allErrors: false, validateSchema: false, verbose: true });
   for (const area of SCHEMA_AREAS) {
     const dir = path.join(DSP_SCHEMA_DIR, area);
     for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('-schema.json'))) {
