@@ -1,7 +1,7 @@
 /**
  * Libraries loaded on first use instead of at start-up. On a Raspberry Pi-class box every module
  * loaded at start costs start time and resident memory for as long as the process lives; jose and
- * undici are only needed once a peer is contacted, systeminformation once the first sample is due.
+ * undici are only needed once a peer is contacted, systeminformation only for device health off Linux.
  */
 export function lazy<T>(load: () => T): () => T {
   let value: T | undefined;

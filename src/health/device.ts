@@ -2,6 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { systemInformation } from '../lazy';
 import type { Logger } from '../log/logger';
+import {
+  SYSTEM_ROOTS,
+  cpuLoadPercent,
+  readBoardModel,
+  readCpuTemperature,
+  readCpuTimes,
+  readMemAvailable,
+  type CpuTimes,
+  type DeviceSourceRoots,
+} from './linux-sources';
 
 export interface DeviceHealth {
   collectedAt: string;
@@ -28,38 +38,30 @@ export function diskSpace(dir: string): { free: number; total: number } | null {
   }
 }
 
-/** Board model: the device tree names Raspberry Pi and other ARM boards; DMI (via systeminformation) the rest. */
-async function readModel(): Promise<string | null> {
-  try {
-    const dt = fs.readFileSync('/proc/device-tree/model', 'utf8').replace(/\0/g, '').trim();
-    if (dt) return dt;
-  } catch {
-    /* not a device-tree board */
-  }
-  try {
-    const sys = await systemInformation().system();
-    return [sys.manufacturer, sys.model].filter(Boolean).join(' ') || null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Device health, sampled in the background and served from a cache: a request never waits for a
  * sensor read. Sampling only reads (procfs, sysfs, statfs), so an idle box does no disk writes.
+ * Where procfs is there (Linux, the target) it is read directly; systeminformation, which costs the
+ * long-lived process over a megabyte and may spawn helper programs, is loaded only elsewhere.
  */
 export class DeviceMonitor {
   private current: DeviceHealth;
   private timer: NodeJS.Timeout | undefined;
-  private model: string | null = null;
+  /** undefined until read; the board does not change under a running process. */
+  private model: string | null | undefined;
+  private previousCpuTimes: CpuTimes | null;
   private refreshing: Promise<void> | undefined;
 
   constructor(
     private readonly dataDir: string,
     private readonly refreshSeconds: number,
     private readonly logger: Logger,
+    private readonly roots: DeviceSourceRoots = SYSTEM_ROOTS,
   ) {
     this.current = this.baseline();
+    // Load is a delta of two readings: counting from here gives the first sample (2 s after start)
+    // an interval to measure, instead of reporting null until the second one.
+    this.previousCpuTimes = readCpuTimes(roots);
   }
 
   private baseline(): DeviceHealth {
@@ -68,7 +70,7 @@ export class DeviceMonitor {
       collectedAt: new Date().toISOString(),
       arch: process.arch,
       platform: process.platform,
-      model: this.model,
+      model: this.model ?? null,
       cpuCount: os.availableParallelism(),
       cpuLoadPercent: null,
       loadAverage: os.loadavg() as [number, number, number],
@@ -106,19 +108,45 @@ export class DeviceMonitor {
 
   private async sample(): Promise<void> {
     try {
-      this.model ??= await readModel();
-      const [load, mem, temp] = await Promise.all([
-        systemInformation().currentLoad().catch(() => null),
-        systemInformation().mem().catch(() => null),
-        systemInformation().cpuTemperature().catch(() => null),
-      ]);
       const next = this.baseline();
-      next.cpuLoadPercent = load ? Math.round(load.currentLoad * 10) / 10 : null;
-      if (mem) next.memoryAvailableBytes = mem.available;
-      next.cpuTemperatureCelsius = typeof temp?.main === 'number' ? temp.main : null;
+      const cpuTimes = readCpuTimes(this.roots);
+      if (cpuTimes) await this.readFromProcfs(next, cpuTimes);
+      else await this.readWithSystemInformation(next);
       this.current = next;
     } catch (err) {
       this.logger.warn('device health sampling failed', { err });
     }
+  }
+
+  private async readFromProcfs(next: DeviceHealth, cpuTimes: CpuTimes): Promise<void> {
+    if (this.model === undefined) this.model = readBoardModel(this.roots);
+    next.model = this.model;
+    next.cpuLoadPercent = this.previousCpuTimes ? cpuLoadPercent(this.previousCpuTimes, cpuTimes) : null;
+    this.previousCpuTimes = cpuTimes;
+    // Kernels before 3.14 have no MemAvailable: keep the baseline's os.freemem().
+    next.memoryAvailableBytes = readMemAvailable(this.roots) ?? next.memoryAvailableBytes;
+    next.cpuTemperatureCelsius = await readCpuTemperature(this.roots);
+  }
+
+  /** macOS and Windows dev machines, or a Linux without procfs mounted. */
+  private async readWithSystemInformation(next: DeviceHealth): Promise<void> {
+    const si = systemInformation();
+    if (this.model === undefined) {
+      this.model =
+        readBoardModel(this.roots) ??
+        (await si.system().then(
+          (sys) => [sys.manufacturer, sys.model].filter(Boolean).join(' ') || null,
+          () => null,
+        ));
+    }
+    const [load, mem, temp] = await Promise.all([
+      si.currentLoad().catch(() => null),
+      si.mem().catch(() => null),
+      si.cpuTemperature().catch(() => null),
+    ]);
+    next.model = this.model;
+    next.cpuLoadPercent = load ? Math.round(load.currentLoad * 10) / 10 : null;
+    if (mem) next.memoryAvailableBytes = mem.available;
+    next.cpuTemperatureCelsius = typeof temp?.main === 'number' ? temp.main : null;
   }
 }
