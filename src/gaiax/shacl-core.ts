@@ -131,6 +131,10 @@ function classHierarchy(release: ShapesRelease): N3.Quad[] {
 /** Prepared validators, one per release, built on first use and kept. */
 const validators = new Map<ShapesRelease, Promise<{ validator: Validator; hierarchy: N3.Quad[] }>>();
 
+export function isPrepared(release: ShapesRelease): boolean {
+  return validators.has(release);
+}
+
 export function prepare(release: ShapesRelease): Promise<{ validator: Validator; hierarchy: N3.Quad[] }> {
   let ready = validators.get(release);
   if (!ready) {

@@ -4,7 +4,7 @@
  * main thread; the parent ends the worker after an idle period, which returns that memory.
  */
 import { parentPort } from 'node:worker_threads';
-import { prepare, validateDocuments } from './shacl-core';
+import { isPrepared, prepare, validateDocuments } from './shacl-core';
 import type { ShapesRelease } from './constants';
 
 export type WorkerRequest =
@@ -16,7 +16,10 @@ export type WorkerResponse = { id: number; ok: true; result: unknown } | { id: n
 if (parentPort) {
   const port = parentPort;
   port.on('message', (req: WorkerRequest) => {
-    const work = req.op === 'warm' ? prepare(req.release).then(() => null) : validateDocuments(req.release, req.documents);
+    const work =
+      req.op === 'warm'
+        ? ((preparedNow) => prepare(req.release).then(() => ({ preparedNow })))(!isPrepared(req.release))
+        : validateDocuments(req.release, req.documents);
     work.then(
       (result) => port.postMessage({ id: req.id, ok: true, result } satisfies WorkerResponse),
       (err: unknown) => port.postMessage({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies WorkerResponse),

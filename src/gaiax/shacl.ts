@@ -47,9 +47,12 @@ export class ShaclPool {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
   }
 
-  /** Prepare the shapes of a release (parse, deduplicate, build the validator) ahead of the first validation. */
-  warm(release: ShapesRelease): Promise<void> {
-    return this.call({ op: 'warm', release }) as Promise<void>;
+  /**
+   * Prepare the shapes of a release (parse, deduplicate, build the validator) ahead of the first validation.
+   * `preparedNow` is false when the worker already held them.
+   */
+  warm(release: ShapesRelease): Promise<{ preparedNow: boolean }> {
+    return this.call({ op: 'warm', release }) as Promise<{ preparedNow: boolean }>;
   }
 
   validate(release: ShapesRelease, documents: unknown[]): Promise<ShaclReport> {

@@ -78,7 +78,9 @@ export async function readCpuTemperature(roots: DeviceSourceRoots): Promise<numb
   } catch {
     return null;
   }
-  zones.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  // Numeric order by hand: localeCompare would page in ICU collation data for a one-off sort.
+  const zoneNumber = (zone: string) => Number(zone.slice('thermal_zone'.length));
+  zones.sort((a, b) => zoneNumber(a) - zoneNumber(b));
   const types = await Promise.all(zones.map((zone) => readTextAsync(path.join(dir, zone, 'type'))));
   const cpuZones = zones.filter((_, i) => CPU_ZONE_TYPES.has(types[i]?.trim().toLowerCase() ?? ''));
   for (const zone of [...cpuZones, ...zones.filter((zone) => !cpuZones.includes(zone))]) {

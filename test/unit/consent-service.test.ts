@@ -275,14 +275,12 @@ describe('consent registry', () => {
       expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING INDEX consents_match/);
     });
 
-    it('is fast', () => {
+    it('finds the one matching consent among many farms (by index, see above)', () => {
       for (let i = 0; i < 200; i++) consents.grant(ask({ originator: `farm:${i}` }).consent.id, 'operator');
-      const started = process.hrtime.bigint();
       let allowed = 0;
-      for (let i = 0; i < 5000; i++) if (consents.consentCheck(ADVISOR, `farm:${i % 200}`)(req)) allowed++;
-      const perCheckUs = Number(process.hrtime.bigint() - started) / 1000 / 5000;
-      expect(allowed).toBe(5000);
-      expect(perCheckUs).toBeLessThan(200);
+      for (let i = 0; i < 400; i++) if (consents.consentCheck(ADVISOR, `farm:${i % 200}`)(req)) allowed++;
+      expect(allowed).toBe(400);
+      expect(consents.consentCheck(ADVISOR, 'farm:200')(req)).toBeFalsy();
     });
   });
 

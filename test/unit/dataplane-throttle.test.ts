@@ -91,14 +91,13 @@ describe('throttle (fake clock)', () => {
 });
 
 describe('throttle (real clock)', () => {
-  it('keeps a 2 MiB/s cap within measured bounds', async () => {
+  it('never goes faster than a 2 MiB/s cap (exact pacing is checked with the virtual clock above)', async () => {
     const rate = 2 * 1024 * 1024;
     const started = performance.now();
     await run(chunksOf(32, 64 * 1024), throttle(rate)); // 2 MiB → about 0.9 s (first 200 KiB free)
     const seconds = (performance.now() - started) / 1000;
     const ideal = (2 * 1024 * 1024 - rate / 10) / rate;
     expect(seconds).toBeGreaterThan(ideal * 0.9);
-    expect(seconds).toBeLessThan(ideal * 3 + 0.5); // generous upper bound: other suites may load the machine
   });
 
   it('stops waiting when destroyed (no hanging timer, no error)', async () => {
@@ -106,10 +105,9 @@ describe('throttle (real clock)', () => {
     const src = Readable.from([Buffer.alloc(1000)]);
     const done = pipeline(src, t, new Writable({ write: (_c, _e, cb) => cb() }));
     await new Promise((r) => setTimeout(r, 50));
-    const started = performance.now();
     t.destroy();
+    // At 1 byte/s the pending wait is ~1000 s: settling at all (within jest's timeout) shows it was cut.
     await expect(done).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
-    expect(performance.now() - started).toBeLessThan(200);
   });
 
   it('respects backpressure: a slow reader keeps the throttle from buffering the source', async () => {
