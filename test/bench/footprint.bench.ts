@@ -36,6 +36,7 @@ export async function run(): Promise<Record<string, number>> {
     const w0 = writeBytes(provider!.node!.proc.pid!);
     await new Promise((r) => setTimeout(r, 60_000));
     const idleWrites = writeBytes(provider!.node!.proc.pid!) - w0;
+    const settledRss = { provider: procStatus(provider!.node!.proc.pid!, 'VmRSS'), consumer: procStatus(consumer!.node!.proc.pid!, 'VmRSS') };
 
     // 1,000 negotiations: database and log growth on both sides.
     await publishSample(provider!);
@@ -54,6 +55,9 @@ export async function run(): Promise<Record<string, number>> {
       }, 60_000);
     }
     await eventually(async () => ((await api(consumer!, 'GET', `/negotiations/${encodeURIComponent(ids[ids.length - 1]!)}`)).state === 'FINALIZED'), 60_000);
+    // Idle again after traffic: everything a negotiation needs (HTTP stack, schemas, JOSE, undici) is loaded by now.
+    await new Promise((r) => setTimeout(r, 30_000));
+    const afterTrafficRss = { provider: procStatus(provider!.node!.proc.pid!, 'VmRSS'), consumer: procStatus(consumer!.node!.proc.pid!, 'VmRSS') };
 
     // 1 GiB pull: peak RSS of provider and consumer (hedgerow fetch runs in the CLI process).
     const big = path.join(provider!.dir, 'data', 'assets', 'big.bin');
@@ -81,9 +85,13 @@ export async function run(): Promise<Record<string, number>> {
     if (fetched.code !== 0) throw new Error(`fetch failed: ${fetch.stderr}`);
 
     return {
-      'RSS idle, provider (MB)': Math.round(idleRss.provider),
-      'RSS idle, consumer (MB)': Math.round(idleRss.consumer),
+      'RSS 3 s after start, provider (MB)': Math.round(idleRss.provider),
+      'RSS 3 s after start, consumer (MB)': Math.round(idleRss.consumer),
+      'RSS after a minute idle, provider (MB)': Math.round(settledRss.provider),
+      'RSS after a minute idle, consumer (MB)': Math.round(settledRss.consumer),
       'disk writes idle, provider (bytes per minute)': idleWrites,
+      'RSS idle 30 s after 1,000 negotiations, provider (MB)': Math.round(afterTrafficRss.provider),
+      'RSS idle 30 s after 1,000 negotiations, consumer (MB)': Math.round(afterTrafficRss.consumer),
       'database growth per 1,000 negotiations, provider (MB)': Math.round(((dbBytes(provider!) - before.pdb) / MB) * 10) / 10,
       'database growth per 1,000 negotiations, consumer (MB)': Math.round(((dbBytes(consumer!) - before.cdb) / MB) * 10) / 10,
       'log growth per 1,000 negotiations, provider (KB)': Math.round((logBytes(provider!) - before.plog) / 1024),
