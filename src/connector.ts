@@ -12,6 +12,7 @@ import { HealthService } from './health/health-service';
 import { IdentityHolder } from './server/identity-holder';
 import { createPublicApp } from './server/public-app';
 import { createManagementApp } from './server/management-app';
+import { healthEndpoints, onFirstRequest } from './server/health-endpoints';
 import { closeGracefully, listen } from './server/http-server';
 import { HedgerowError } from './errors';
 import { VERSION } from './version';
@@ -91,18 +92,25 @@ export async function startConnector(config: HedgerowConfig, logger: Logger): Pr
     const dataspace = createDataspace({ config, store, identity, certStore, publicUrl: baseUrl, deny, logger });
     closers.unshift(() => dataspace.stop());
 
+    // Both HTTP applications are built on their first request: an idle connector has answered only
+    // health probes and keeps express and the route modules out of memory (see health-endpoints.ts).
     publicServer.on(
       'request',
-      createPublicApp({ identity, metrics, logger, routers: [dataspace.publicRouter], gaiax: { config, store, catalog: dataspace.catalog, publicUrl: baseUrl } }),
+      onFirstRequest(() =>
+        createPublicApp({ identity, metrics, logger, routers: [dataspace.publicRouter()], gaiax: { config, store, catalog: dataspace.catalog, publicUrl: baseUrl } }),
+      ),
     );
-    const managementApi = createManagementApi({
-      store,
-      dataspace,
-      logger,
-      dataRoot: config.dataplane.root,
-      gaiax: { config, certStore, identity: () => identity.current, didDocument: () => identity.didDocument(), guard: dataspace.guard },
+    const managementApp = onFirstRequest(() => {
+      const managementApi = createManagementApi({
+        store,
+        dataspace,
+        logger,
+        dataRoot: config.dataplane.root,
+        gaiax: { config, certStore, identity: () => identity.current, didDocument: () => identity.didDocument(), guard: dataspace.guard },
+      });
+      return createManagementApp({ store, metrics, logger, routers: [{ path: '/api/v1', router: managementApi }] });
     });
-    const managementServer = http.createServer(createManagementApp({ store, health, metrics, logger, routers: [{ path: '/api/v1', router: managementApi }] }));
+    const managementServer = http.createServer(healthEndpoints({ health, metrics }, managementApp));
     managementServer.keepAliveTimeout = 5_000;
     const managementPort = await listen(managementServer, config.managementApi.host, config.managementApi.port, 'management');
     deny.push({ host: config.managementApi.host, port: managementPort });

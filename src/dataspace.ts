@@ -30,7 +30,8 @@ import { signingKeyOf } from './audit/head-signature';
 import { describeError } from './errors';
 
 export interface Dataspace {
-  publicRouter: Router;
+  /** The public protocol routes (DSP, data plane, receipts, consent pages), built on first call. */
+  publicRouter: () => Router;
   catalog: CatalogService;
   negotiations: NegotiationService;
   transfers: TransferService;
@@ -183,11 +184,14 @@ export function createDataspace(deps: {
     logger,
   });
 
-  const publicRouter = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, audit, catalog, negotiations, transfers, facts, publicUrl: () => deps.publicUrl });
-  publicRouter.use(providerData.router());
-  publicRouter.use(usage.router());
-  publicRouter.use(createConsentApprovalRouter({ consents, logger }));
-  if (conformance) publicRouter.use(CONFORMANCE_PATH, conformanceRouter({ negotiations, transfers }));
+  const publicRouter = lazy(() => {
+    const router = createDspRouter({ verifier, participantId: () => identity.current.participantId, logger, audit, catalog, negotiations, transfers, facts, publicUrl: () => deps.publicUrl });
+    router.use(providerData.router());
+    router.use(usage.router());
+    router.use(createConsentApprovalRouter({ consents, logger }));
+    if (conformance) router.use(CONFORMANCE_PATH, conformanceRouter({ negotiations, transfers }));
+    return router;
+  });
 
   // Expired token ids are forgotten hourly; only rows that exist are deleted, so an idle box stays quiet.
   const pruneTimer = setInterval(() => store.seenTokens.prune(Math.floor(Date.now() / 1000)), 3_600_000);

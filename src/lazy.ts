@@ -13,5 +13,10 @@ export const joseLib = lazy(() => require('jose') as typeof import('jose'));
 export const undiciLib = lazy(() => require('undici') as typeof import('undici'));
 export const systemInformation = lazy(() => require('systeminformation') as typeof import('systeminformation'));
 export const tarLib = lazy(() => require('tar') as typeof import('tar'));
+/**
+ * express and its ~100 modules: an idle connector answers health probes without them, and builds its HTTP
+ * applications on the first other request (src/server/on-first-request.ts).
+ */
+export const expressLib = lazy(() => require('express') as typeof import('express'));
 /** Ajv compiles schemas into code: at start that costs ~2 MB resident and optimising-compiler work. */
 export const ajv2019Lib = lazy(() => (require('ajv/dist/2019') as typeof import('ajv/dist/2019')).default);

@@ -1,5 +1,5 @@
-import { Router } from 'express';
-import express from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../lazy';
 import type { Store } from '../store/store';
 import type { NegotiationService } from '../negotiation/negotiation-service';
 import { ConfigError, ValidationError } from '../errors';
@@ -64,8 +64,8 @@ const str = (v: unknown, field: string): string => {
 
 /** POST /conformance/negotiations/initiate: start a negotiation as consumer, as the TCK asks. */
 export function conformanceRouter(deps: { negotiations: NegotiationService; transfers: TransferService }): Router {
-  const router = Router();
-  router.use(express.json({ limit: '64kb' }));
+  const router = expressLib().Router();
+  router.use(expressLib().json({ limit: '64kb' }));
   router.post('/negotiations/initiate', (req, res) => {
     try {
       const body = (req.body ?? {}) as Record<string, unknown>;

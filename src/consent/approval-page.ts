@@ -15,7 +15,8 @@
  *   page, never a stack trace.
  */
 import crypto from 'node:crypto';
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
+import { expressLib } from '../lazy';
 import type { Logger } from '../log/logger';
 import { HedgerowError } from '../errors';
 import { CONSENT_PAGE_PATH, type ApprovalView, type ConsentDetail, type ConsentService, type DataHolder } from './consent-service';
@@ -186,8 +187,8 @@ const NOT_FOUND = () => renderMessage('Link not valid', 'This consent link is no
 
 /** Routes of the approval page, for the public listener. */
 export function createConsentApprovalRouter(deps: { consents: ConsentService; logger?: Logger }): Router {
-  const router = Router();
-  const form = express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 10 });
+  const router = expressLib().Router();
+  const form = expressLib().urlencoded({ extended: false, limit: '2kb', parameterLimit: 10 });
 
   router.get(`${CONSENT_PAGE_PATH}/:token`, (req: Request, res: Response) => {
     const view = deps.consents.approvalView(String(req.params.token));

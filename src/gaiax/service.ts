@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { X509Certificate } from 'node:crypto';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../lazy';
 import type { HedgerowConfig } from '../config/schema';
 import type { Store } from '../store/store';
 import type { CatalogService } from '../catalog/catalog-service';
@@ -147,7 +148,7 @@ export class SelfDescriptionService {
 
 /** Public routes: the presentation at SELF_DESCRIPTION_PATH and each credential at its id. */
 export function createSelfDescriptionRouter(service: () => SelfDescriptionService): Router {
-  const router = Router();
+  const router = expressLib().Router();
   const send = (res: import('express').Response, doc: { contentType: string; body: string }) =>
     res.set({ 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-cache' }).type(doc.contentType).send(doc.body);
   const load = async () => {

@@ -97,15 +97,19 @@ export class Metrics {
     collected('gauge', 'hedgerow_cpu_temperature_celsius', 'CPU temperature where the board exposes it', sources.cpuTemperatureCelsius);
   }
 
-  /** Express middleware recording latency by matched route (not raw URL: bounded label cardinality). */
+  /** Record one answered request; `route` is a route pattern, never a raw URL (bounded label cardinality). */
+  observe(labels: { listener: string; method: string; route: string; status: string }, seconds: number): void {
+    this.requestDuration.observe(labels, seconds);
+    this.requestCount.inc(labels);
+  }
+
+  /** Express middleware recording latency by matched route. */
   httpMiddleware(listener: string) {
     return (req: Request, res: Response, next: NextFunction) => {
       const started = performance.now();
       res.once('finish', () => {
         const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-        const labels = { listener, method: req.method, route, status: String(res.statusCode) };
-        this.requestDuration.observe(labels, (performance.now() - started) / 1000);
-        this.requestCount.inc(labels);
+        this.observe({ listener, method: req.method, route, status: String(res.statusCode) }, (performance.now() - started) / 1000);
       });
       next();
     };

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../lazy';
 import type { Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import type { Dataspace } from '../dataspace';
@@ -519,7 +520,7 @@ function describePeerError(body: unknown): string {
 
 export function createManagementApi(deps: ManagementApiDeps): Router {
   const routes = managementRoutes(deps);
-  const router = Router();
+  const router = expressLib().Router();
   const doc = openApiDocument(routes, { title: 'hedgerow management API', version: VERSION });
   router.get('/openapi.json', (_req, res) => {
     res.json(doc);

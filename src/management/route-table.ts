@@ -1,4 +1,5 @@
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response, Router } from 'express';
+import { expressLib } from '../lazy';
 import type Ajv2019 from 'ajv/dist/2019';
 import type { ValidateFunction } from 'ajv/dist/2019';
 import { ajv2019Lib } from '../lazy';
@@ -63,7 +64,7 @@ function rejectWith(validate: ValidateFunction, where: string): never {
 }
 
 export function buildRouter(routes: ApiRoute[]): Router {
-  const router = Router();
+  const router = expressLib().Router();
   for (const route of routes) {
     const checkBody = route.body ? validator(route.body) : undefined;
     const querySchema = route.query ? { type: 'object', properties: route.query } : undefined;

@@ -1,13 +1,12 @@
-import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Express, NextFunction, Request, Response, Router } from 'express';
+import { expressLib } from '../lazy';
 import type { Logger } from '../log/logger';
 import type { Metrics } from '../health/metrics';
 import type { Store } from '../store/store';
 import { errorBody, jsonErrorHandler, notFoundHandler } from './errors';
-import type { HealthService } from '../health/health-service';
 
 export interface ManagementAppDeps {
   store: Store;
-  health: HealthService;
   metrics: Metrics;
   logger: Logger;
   /** Routers of later capabilities (DSP management, data plane, ...), mounted behind the API key. */
@@ -33,32 +32,22 @@ export function apiKeyGuard(store: Store, logger: Logger) {
   };
 }
 
-/** The local management listener: health (open), metrics and everything else (API key). */
+/**
+ * The local management listener behind its health endpoints (health-endpoints.ts, open): metrics and
+ * everything else, behind the API key.
+ */
 export function createManagementApp(deps: ManagementAppDeps): Express {
-  const app = express();
+  const app = expressLib()();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(deps.metrics.httpMiddleware('management'));
-
-  // Liveness and readiness stay unauthenticated so that systemd, Docker and Kubernetes can probe them.
-  app.get('/health', (_req, res) => {
-    const report = deps.health.report();
-    res.status(report.status === 'failing' ? 503 : 200).json(report);
-  });
-  app.get('/health/live', (_req, res) => {
-    res.json({ live: true });
-  });
-  app.get('/health/ready', (_req, res) => {
-    const report = deps.health.report();
-    res.status(report.ready ? 200 : 503).json({ ready: report.ready, status: report.status });
-  });
 
   app.use(apiKeyGuard(deps.store, deps.logger));
   app.get('/metrics', async (_req, res) => {
     const { contentType, body } = await deps.metrics.render();
     res.type(contentType).send(body);
   });
-  app.use(express.json({ limit: '1mb' }));
+  app.use(expressLib().json({ limit: '1mb' }));
   for (const { path, router } of deps.routers ?? []) app.use(path, router);
 
   app.use(notFoundHandler);

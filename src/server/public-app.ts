@@ -1,4 +1,5 @@
-import express, { type Express, type Router } from 'express';
+import type { Express, Router } from 'express';
+import { expressLib } from '../lazy';
 import type { Logger } from '../log/logger';
 import type { Metrics } from '../health/metrics';
 import { jsonErrorHandler, notFoundHandler } from './errors';
@@ -21,7 +22,7 @@ export interface PublicAppDeps {
  * certificate chain behind its x5u; the Dataspace Protocol and the data plane mount here.
  */
 export function createPublicApp(deps: PublicAppDeps): Express {
-  const app = express();
+  const app = expressLib()();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(deps.metrics.httpMiddleware('public'));

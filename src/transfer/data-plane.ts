@@ -1,4 +1,5 @@
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
+import { expressLib } from '../lazy';
 import type { Store } from '../store/store';
 import type { Transfer } from '../store/repositories/transfers';
 import type { Logger } from '../log/logger';
@@ -200,7 +201,7 @@ export class ProviderDataPlane implements TransferDataPlane {
   }
 
   router(): Router {
-    const router = Router();
+    const router = expressLib().Router();
     const handler = assetHandler(
       async (req) => {
         const t = await this.authorise(req as Request);

@@ -1,7 +1,7 @@
 import crypto, { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import { Router, type Request, type Response, type NextFunction } from 'express';
-import express from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
+import { expressLib } from '../lazy';
 import type { Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import type { AgreementRecord } from '../store/repositories/agreements';
@@ -158,8 +158,8 @@ export class UsageControl {
 
   /** POST /usage/deletion-receipts: a consumer proves it deleted our data (peer token + signed receipt). */
   router(): Router {
-    const router = Router();
-    router.post(RECEIPTS_PATH, express.json({ limit: '64kb' }), async (req: Request, res: Response, next: NextFunction) => {
+    const router = expressLib().Router();
+    router.post(RECEIPTS_PATH, expressLib().json({ limit: '64kb' }), async (req: Request, res: Response, next: NextFunction) => {
       try {
         const peer = await this.deps.peers.verify(req.get('authorization'), { audience: this.deps.identity.current.participantId });
         const jws = (req.body as Json | undefined)?.receipt;

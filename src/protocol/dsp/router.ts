@@ -1,4 +1,5 @@
-import express, { Router } from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../../lazy';
 import type { CatalogService } from '../../catalog/catalog-service';
 import type { NegotiationService } from '../../negotiation/negotiation-service';
 import type { TransferService } from '../../transfer/transfer-service';
@@ -20,24 +21,23 @@ export interface DspRouterDeps extends DspContext {
   publicUrl: () => string;
 }
 
-const jsonBody = express.json({ limit: '1mb', type: DSP_JSON_TYPES });
-
 /**
  * The Dataspace Protocol surface of the public listener. Paths: the version document at the root,
  * provider endpoints under /dsp/2025-1, consumer callbacks under /dsp/2025-1/callback.
  */
 export function createDspRouter(deps: DspRouterDeps): Router {
-  const root = Router();
+  const jsonBody = expressLib().json({ limit: '1mb', type: DSP_JSON_TYPES });
+  const root = expressLib().Router();
   root.get(DSP_VERSION_PATH, versionEndpoint(() => (deps.participantId().startsWith('did:web:') ? 'did:web' : 'uri')));
 
-  const callback = Router();
+  const callback = expressLib().Router();
   callback.use('/transfers', jsonBody, dspParseErrorHandler('transfer'));
   callback.use(jsonBody, dspParseErrorHandler('negotiation'));
   callback.use(consumerNegotiationRoutes(deps));
   callback.use(consumerTransferRoutes(deps));
   root.use(DSP_CALLBACK_PATH, callback);
 
-  const base = Router();
+  const base = expressLib().Router();
   base.use('/catalog', jsonBody, dspParseErrorHandler('catalog'));
   base.use('/transfers', jsonBody, dspParseErrorHandler('transfer'));
   base.use(jsonBody, dspParseErrorHandler('negotiation'));

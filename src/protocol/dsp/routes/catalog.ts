@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../../../lazy';
 import type { CatalogService } from '../../../catalog/catalog-service';
 import { claimsOf } from '../../../process/process-service';
 import type { FactProvider } from '../../../usage/facts';
@@ -17,7 +18,7 @@ function pageParams(query: Record<string, unknown>): { after?: string; before?: 
 
 /** Catalog protocol, provider side: POST /catalog/request and GET /catalog/datasets/:id. */
 export function catalogRoutes(ctx: DspContext & { catalog: CatalogService; facts: FactProvider; publicUrl: () => string }): Router {
-  const router = Router();
+  const router = expressLib().Router();
 
   router.post(
     '/catalog/request',

@@ -1,10 +1,11 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../../../lazy';
 import type { NegotiationService } from '../../../negotiation/negotiation-service';
 import { dspEndpoint, type DspContext } from '../handler';
 
 /** Contract negotiation, consumer side, relative to the callback address we advertise. */
 export function consumerNegotiationRoutes(ctx: DspContext & { negotiations: NegotiationService }): Router {
-  const router = Router();
+  const router = expressLib().Router();
   const service = ctx.negotiations;
   const followUp = (id: string) => () => service.runPending(id);
 
@@ -49,7 +50,7 @@ export function consumerNegotiationRoutes(ctx: DspContext & { negotiations: Nego
 
 /** POST /negotiations/offers on the DSP base: a provider starts a negotiation with us. */
 export function initialOfferRoute(ctx: DspContext & { negotiations: NegotiationService }): Router {
-  const router = Router();
+  const router = expressLib().Router();
   router.post(
     '/negotiations/offers',
     dspEndpoint(ctx, 'negotiation', ['ContractOfferMessage'], ({ peer, body }) => {

@@ -1,10 +1,11 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../../../lazy';
 import type { NegotiationService } from '../../../negotiation/negotiation-service';
 import { dspEndpoint, type DspContext } from '../handler';
 
 /** Contract negotiation, provider side, relative to the DSP base. */
 export function providerNegotiationRoutes(ctx: DspContext & { negotiations: NegotiationService }): Router {
-  const router = Router();
+  const router = expressLib().Router();
   const service = ctx.negotiations;
   const followUp = (id: string) => () => service.runPending(id);
 

@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { expressLib } from '../../../lazy';
 import type { TransferService } from '../../../transfer/transfer-service';
 import type { Role } from '../../../store/repositories/negotiations';
 import { dspEndpoint, type DspContext } from '../handler';
@@ -29,7 +30,7 @@ function sharedTransferRoutes(router: Router, ctx: Ctx, role: Role, param: 'prov
 
 /** Transfer process, provider side, relative to the DSP base. */
 export function providerTransferRoutes(ctx: Ctx): Router {
-  const router = Router();
+  const router = expressLib().Router();
   router.post(
     '/transfers/request',
     dspEndpoint(ctx, 'transfer', ['TransferRequestMessage'], ({ peer, body }) => {
@@ -43,7 +44,7 @@ export function providerTransferRoutes(ctx: Ctx): Router {
 
 /** Transfer process, consumer side, relative to our callback address (GET is required by the DSP TCK). */
 export function consumerTransferRoutes(ctx: Ctx): Router {
-  const router = Router();
+  const router = expressLib().Router();
   sharedTransferRoutes(router, ctx, 'consumer', 'consumerPid');
   return router;
 }
