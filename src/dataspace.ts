@@ -104,7 +104,15 @@ export function createDataspace(deps: {
   });
 
   let dispatcher: OutboxDispatcher | undefined;
-  const processDeps = { store, guard, giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000, kick: () => dispatcher?.kick(), logger, audit };
+  const processDeps = {
+    store,
+    guard,
+    giveUpMs: config.dsp.outbox.giveUpHours * 3_600_000,
+    kick: () => dispatcher?.kick(),
+    logger,
+    audit,
+    openProcessesPerPeer: config.dsp.limits.openProcessesPerPeer,
+  };
   const consents = new ConsentService({
     store,
     recordChange: (change) =>

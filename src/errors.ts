@@ -79,6 +79,20 @@ export class ForbiddenError extends HedgerowError {
   }
 }
 
+/**
+ * A peer reached a limit on what it may keep open with this connector (HTTP 429): it must finish or
+ * end some of its processes first. `pids` are echoed in DSP error bodies.
+ */
+export class QuotaExceededError extends HedgerowError {
+  constructor(
+    message: string,
+    readonly pids: { providerPid?: string | null; consumerPid?: string | null } = {},
+    details?: Record<string, unknown>,
+  ) {
+    super('PEER_QUOTA_EXCEEDED', message, { httpStatus: 429, details });
+  }
+}
+
 /** The request was refused before any handler looked at it: unreadable body, wrong media type. */
 export class RequestBodyError extends HedgerowError {
   constructor(code: string, message: string, httpStatus: number) {

@@ -24,6 +24,7 @@ export interface HedgerowConfig {
     allowedAddresses: string[];
     staticTokens: Record<string, string>;
     outbox: { retryInitialMs: number; retryMaxSeconds: number; giveUpHours: number };
+    limits: { openProcessesPerPeer: number };
   };
   conformance: { enabled: boolean };
   dataplane: { root: string; tokenLifetimeSeconds: number; bandwidthBytesPerSecond: number; downloadDir: string };
@@ -133,6 +134,15 @@ export const configSchema = obj({
       retryInitialMs: positiveInt('First retry delay of an undelivered protocol message (doubles each time, with jitter).', 600_000),
       retryMaxSeconds: positiveInt('Longest delay between two delivery attempts.', 86_400),
       giveUpHours: positiveInt('How long a message is retried before the process is ended (farm links can be down for hours).', 8760),
+    }),
+    limits: obj({
+      openProcessesPerPeer: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 1_000_000,
+        description:
+          'Most non-terminal negotiations and transfers (together, both roles) one peer may have with this connector; a request creating one more gets HTTP 429 (0: no limit).',
+      },
     }),
   }),
   dataplane: obj({

@@ -83,6 +83,7 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
     const offer = msg.offer as Json;
     const existing = this.store.negotiations.byPeerConsumerPid(peer.participantId, consumerPid);
     if (existing) return existing; // a retried request whose response was lost
+    this.admitNewProcess(peer, { consumerPid });
     const callbackAddress = this.checkAddress(msg.callbackAddress as string, 'callbackAddress', { consumerPid });
     const claims = claimsOf(peer);
     const resolved = this.deps.catalog.resolveOffer(this.deps.facts.identity(peer.participantId, claims), offer['@id'] as string, offer.target as string | undefined);
@@ -135,6 +136,7 @@ export class NegotiationService extends ProcessService<Negotiation, NegotiationP
     if (msg.consumerPid !== undefined) {
       throw new DspBadRequestError('WRONG_ENDPOINT', ['a counter-offer (with consumerPid) must be sent to the callback /negotiations/:consumerPid/offers'], { providerPid: msg.providerPid as string, consumerPid: msg.consumerPid as string });
     }
+    this.admitNewProcess(peer, { providerPid: msg.providerPid as string });
     const providerAddress = this.checkAddress(msg.callbackAddress as string, 'callbackAddress', { providerPid: msg.providerPid as string });
     const offer = msg.offer as Json;
     return this.store.transaction(() => {

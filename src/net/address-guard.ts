@@ -15,6 +15,8 @@ export interface AddressGuardOptions {
   deny?: Array<{ host: string; port: number }>;
   /** Accept plain http peers (the DSP TCK's callback server); only the conformance profile sets this. */
   allowHttp?: boolean;
+  /** Name resolution behind `lookup()`; default dns.lookup (tests give a host a chosen address). */
+  resolve?: (hostname: string, options: dns.LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
 }
 
 function parseCidr(entry: string): { net: string; bits: number; family: 4 | 6 } | null {
@@ -102,9 +104,10 @@ export class AddressGuard {
   /** A `lookup` for net/tls.connect that refuses forbidden resolutions (DNS-rebinding safe). */
   lookup(): net.LookupFunction {
     return (hostname, options, callback) => {
-      dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      const resolve = this.opts.resolve ?? ((h, o, cb) => dns.lookup(h, o, cb));
+      resolve(hostname, { ...(options as dns.LookupOptions), all: true }, (err, addresses) => {
         if (err) return callback(err, '', 4);
-        const list = addresses as dns.LookupAddress[];
+        const list = addresses;
         try {
           if (!this.allowed(hostname)) for (const a of list) this.checkResolved(a.address, `address of ${hostname}`);
         } catch (guardErr) {

@@ -8,7 +8,7 @@ export interface OutboxObserver {
   /** Last-moment completion of an entry (e.g. a peer pid learnt after enqueueing); null = not ready yet. */
   prepare(entry: OutboxEntry): Promise<OutboxEntry | null>;
   delivered(entry: OutboxEntry, response: DspResponse): void;
-  /** The peer refused the message for good (a 4xx other than 404/408/425/429). */
+  /** The peer refused the message for good (a 4xx other than 404/408/425/429), or the SSRF guard refused its address (status 0). */
   rejected(entry: OutboxEntry, response: DspResponse): void;
   /** Still undeliverable when its give-up time came. */
   gaveUp(entry: OutboxEntry, lastError: string): void;
@@ -127,7 +127,10 @@ export class OutboxDispatcher {
       error = `HTTP ${response.status}`;
     } catch (err) {
       error = describeError(err);
-      if ((err as { code?: string }).code === 'ADDRESS_FORBIDDEN' || (err as { code?: string }).code === 'ADDRESS_NOT_HTTPS') {
+      // The SSRF guard refused the address (before connecting, or at resolution time): no retry will change that.
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('ADDRESS_')) {
+        this.deps.logger.warn('peer address refused by the SSRF guard: message rejected, not retried', { processId: entry.processId, messageType: entry.messageType, error });
         this.settle(entry, () => this.deps.observer.rejected(entry, { status: 0, body: { reason: [error] } }));
         return;
       }

@@ -11,7 +11,7 @@ import type { DspMessageType } from '../protocol/dsp/schema-validator';
 import { validateDspMessage } from '../protocol/dsp/schema-validator';
 import { checkTransition, type StateMachine } from '../statemachine/table';
 import { DspBadRequestError, InvalidTransitionError, UnknownProcessError } from '../protocol/dsp/errors';
-import { HedgerowError } from '../errors';
+import { HedgerowError, QuotaExceededError } from '../errors';
 
 type Json = Record<string, unknown>;
 
@@ -60,6 +60,11 @@ export interface ProcessServiceDeps {
   logger: Logger;
   /** Tamper-evident audit trail: transitions, messages and decisions are also recorded there, in the same transaction. */
   audit?: AuditTrail;
+  /**
+   * Most open (non-terminal) negotiations and transfers, together and in both roles, one peer may have
+   * with us before a message creating another is refused with 429 (dsp.limits.openProcessesPerPeer; 0: no limit).
+   */
+  openProcessesPerPeer: number;
 }
 
 /** Placeholder for the provider's pid in messages queued before the provider answered our request. */
@@ -139,6 +144,26 @@ export abstract class ProcessService<R extends ProcessRecord, P extends ProcessP
   /** A termination received: the process ends, nothing more is owed to the peer. */
   receiveTermination(role: Role, peer: VerifiedPeer, pid: string, msg: Json): R {
     return this.receive(role, peer, pid, this.terminationMessage, msg, (p) => this.ended(p, `terminated by ${peer.participantId}`, msg, true), undefined);
+  }
+
+  /**
+   * The per-peer quota, checked before a peer's message creates a process and before anything is
+   * stored: every row, timeline and audit entry a peer can make us write is bounded by the processes it
+   * keeps open. Negotiations and transfers count together, in both roles; messages on existing
+   * processes (and idempotent repeats of a creating one) never come here. The services are synchronous
+   * from this check to their insert, so two requests cannot both take the last place.
+   */
+  protected admitNewProcess(peer: VerifiedPeer, pids: { providerPid?: string; consumerPid?: string }): void {
+    const limit = this.base.openProcessesPerPeer;
+    if (!limit) return;
+    const open = this.store.negotiations.openWith(peer.participantId) + this.store.transfers.openWith(peer.participantId);
+    if (open < limit) return;
+    this.base.logger.warn('peer over its open-process quota: new process refused', { peer: peer.participantId, kind: this.kind, open, limit });
+    throw new QuotaExceededError(
+      `too many open processes: ${open} contract negotiations and transfer processes with this connector have not ended (limit ${limit}); finish or terminate some first`,
+      pids,
+      { open, limit },
+    );
   }
 
   /** Both pids in a message must be this process's (the counterparty's may be learnt now). */

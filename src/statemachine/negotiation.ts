@@ -19,6 +19,8 @@ export type NegotiationMessage =
 
 const LIVE: NegotiationState[] = ['REQUESTED', 'OFFERED', 'ACCEPTED', 'AGREED', 'VERIFIED'];
 const TERMINAL = new Set<NegotiationState>(['FINALIZED', 'TERMINATED']);
+/** The non-terminal states: a negotiation in one of them is open (and counts toward its peer's quota). */
+export const LIVE_NEGOTIATION_STATES: readonly NegotiationState[] = LIVE;
 
 /** The provider's table: `in` = sent by the consumer, `out` = sent by us. */
 export const PROVIDER_NEGOTIATION: StateMachine<NegotiationState, NegotiationMessage> = {

@@ -12,6 +12,8 @@ export type TransferMessage =
 
 const TERMINAL = new Set<TransferState>(['COMPLETED', 'TERMINATED']);
 const LIVE: TransferState[] = ['REQUESTED', 'STARTED', 'SUSPENDED'];
+/** The non-terminal states: a transfer in one of them is open (and counts toward its peer's quota). */
+export const LIVE_TRANSFER_STATES: readonly TransferState[] = LIVE;
 
 /** The provider's table (DSP 2025-1 transfer process, section "States"). */
 export const PROVIDER_TRANSFER: StateMachine<TransferState, TransferMessage> = {

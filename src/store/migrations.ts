@@ -286,6 +286,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX deletion_receipts_by_agreement ON deletion_receipts (agreement_id);
     `,
   },
+  {
+    version: 7,
+    name: 'open processes per peer: indexes for the quota count',
+    sql: `
+      -- Counting a peer's open (non-terminal) processes reads only these indexes (dsp.limits.openProcessesPerPeer).
+      CREATE INDEX negotiations_by_peer_state ON negotiations (counterparty_id, state);
+      CREATE INDEX transfers_by_peer_state ON transfers (counterparty_id, state);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -138,6 +138,7 @@ export class TransferService extends ProcessService<Transfer, TransferPatch, Tra
     const existing = this.repo.byPeerConsumerPid(peer.participantId, consumerPid);
     if (existing) return existing; // a retried request whose response was lost
     const pids = { consumerPid };
+    this.admitNewProcess(peer, pids);
     const callbackAddress = this.checkAddress(m.callbackAddress as string, 'callbackAddress', pids);
     const format = m.format as string;
     if (!(DISTRIBUTION_FORMATS as readonly string[]).includes(format)) {

@@ -57,6 +57,7 @@ describe('negotiation transition matrix (7 states x inbound messages x 2 roles)'
       guard: new AddressGuard({ allow: [] }),
       self: () => ({ participantId: 'urn:self', dspBaseUrl: 'https://self/dsp/2025-1', callbackAddress: 'https://self/dsp/2025-1/callback' }),
       giveUpMs: 60_000,
+      openProcessesPerPeer: 1000,
       kick: () => undefined,
       logger: silentLogger,
     });

@@ -85,6 +85,7 @@ describe('transfer transition matrix (5 states x messages x 2 roles)', () => {
       facts: new FactProvider({ store, groupsOf: () => [], consentCheck: () => () => false }),
       guard: new AddressGuard({ allow: [] }),
       giveUpMs: 60_000,
+      openProcessesPerPeer: 1000,
       kick: () => undefined,
       logger: silentLogger,
       self: () => ({ participantId: 'urn:self', dspBaseUrl: 'https://self/dsp/2025-1', callbackAddress: 'https://self/dsp/2025-1/callback' }),

@@ -5,6 +5,19 @@ import type { TokenSigner } from '../../identity/peer-token';
 import type { AddressGuard } from '../../net/address-guard';
 import { HedgerowError } from '../../errors';
 
+/**
+ * Our own typed error (the address guard's ForbiddenError, thrown from the connect-time `lookup`)
+ * somewhere in what undici rejected with: the error itself or its cause chain.
+ */
+function guardRefusal(err: unknown): HedgerowError | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e; depth++) {
+    if (e instanceof HedgerowError) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** Join a base URL (with or without trailing slash) and an absolute path. */
 export function joinUrl(base: string, path: string): string {
   return base.replace(/\/+$/, '') + (path.startsWith('/') ? path : `/${path}`);
@@ -73,6 +86,10 @@ export class DspClient {
         body: body ? JSON.stringify(body) : undefined,
       });
     } catch (err) {
+      // The SSRF guard refusing the resolved address (inside undici's connect) stays what it is: a
+      // permanent refusal the outbox settles at once and the management API reports as the caller's error.
+      const refusal = guardRefusal(err);
+      if (refusal) throw refusal;
       // Network and TLS failures: one clear line naming the peer (retried by the outbox, 502 on the API).
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const detail = [(err as { code?: string }).code, cause?.code ?? cause?.message ?? (err as Error).message].filter(Boolean).join(' ');

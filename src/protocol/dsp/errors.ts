@@ -1,4 +1,4 @@
-import { HedgerowError, NotFoundError, bodyParserError } from '../../errors';
+import { HedgerowError, NotFoundError, QuotaExceededError, bodyParserError } from '../../errors';
 import { PeerAuthError } from '../../identity/peer-token';
 import { dspContext } from './schema-validator';
 
@@ -59,7 +59,7 @@ export function dspErrorBody(area: DspArea, code: string, reasons: string[], pid
 /**
  * Map an error to status + body. Authentication failures: 401 with a CatalogError on catalog
  * endpoints, 404 on negotiation and transfer endpoints (the spec forbids revealing the process).
- * Internal errors never leak their message.
+ * A peer over its open-process quota: 429. Internal errors never leak their message.
  */
 export function dspErrorResponse(area: DspArea, thrown: unknown, pids: EchoPids = {}): { status: number; body: Record<string, unknown> } {
   const err = bodyParserError(thrown) ?? thrown;
@@ -69,6 +69,10 @@ export function dspErrorResponse(area: DspArea, thrown: unknown, pids: EchoPids 
   }
   if (err instanceof DspBadRequestError) {
     return { status: 400, body: dspErrorBody(area, err.code, err.reasons, { ...pids, ...stripNull(err.pids) }) };
+  }
+  if (err instanceof QuotaExceededError) {
+    // 429: the peer may retry once some of its open processes have ended (outboxes retry 429).
+    return { status: 429, body: dspErrorBody(area, err.code, [err.message], { ...pids, ...stripNull(err.pids) }) };
   }
   if (err instanceof HedgerowError && err.httpStatus < 500) {
     if (err.httpStatus === 404 && area !== 'catalog') return NOT_FOUND(area, pids);

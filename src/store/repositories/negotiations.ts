@@ -1,6 +1,6 @@
 import type { Sqlite } from '../database';
 import { ProcessTable } from './process-table';
-import type { NegotiationState } from '../../statemachine/negotiation';
+import { LIVE_NEGOTIATION_STATES, type NegotiationState } from '../../statemachine/negotiation';
 
 export type Role = 'provider' | 'consumer';
 
@@ -93,7 +93,7 @@ const COLUMN: Record<keyof NegotiationPatch, string> = {
 export class NegotiationRepository extends ProcessTable<Row, Negotiation, NegotiationPatch> {
   private readonly insertStmt;
   constructor(db: Sqlite) {
-    super(db, 'negotiations', COLUMN, ['offer'], fromRow);
+    super(db, 'negotiations', COLUMN, ['offer'], fromRow, LIVE_NEGOTIATION_STATES);
     this.insertStmt = db.prepare(
       `INSERT INTO negotiations (id, role, provider_pid, consumer_pid, counterparty_id, counterparty_address, counterparty_claims,
          state, next_action, asset_id, offer_id, offer, agreement_id, error, created_at, updated_at)

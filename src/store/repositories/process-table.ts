@@ -11,6 +11,7 @@ export abstract class ProcessTable<Row, R extends { role: Role }, P extends obje
   private readonly getStmt;
   private readonly byPeerConsumerPidStmt;
   private readonly pendingStmt;
+  private readonly openWithStmt;
 
   protected constructor(
     protected readonly db: Sqlite,
@@ -18,10 +19,15 @@ export abstract class ProcessTable<Row, R extends { role: Role }, P extends obje
     private readonly columns: Record<keyof P, string>,
     private readonly jsonFields: ReadonlyArray<keyof P>,
     protected readonly fromRow: (row: Row) => R,
+    /** The non-terminal states of the table's state machine (constants, inlined into the count). */
+    liveStates: readonly string[],
   ) {
     this.getStmt = db.prepare<[string], Row>(`SELECT * FROM ${table} WHERE id = ?`);
     this.byPeerConsumerPidStmt = db.prepare<[string, string], Row>(`SELECT * FROM ${table} WHERE role = 'provider' AND counterparty_id = ? AND consumer_pid = ?`);
     this.pendingStmt = db.prepare<[], Row>(`SELECT * FROM ${table} WHERE next_action IS NOT NULL ORDER BY updated_at`);
+    // Covered by the (counterparty_id, state) index: one seek per live state, no table rows read.
+    const live = liveStates.map((s) => `'${s.replace(/'/g, "''")}'`).join(', ');
+    this.openWithStmt = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE counterparty_id = ? AND state IN (${live})`);
   }
 
   get(id: string): R | undefined {
@@ -39,6 +45,11 @@ export abstract class ProcessTable<Row, R extends { role: Role }, P extends obje
   byPeerConsumerPid(counterpartyId: string, consumerPid: string): R | undefined {
     const row = this.byPeerConsumerPidStmt.get(counterpartyId, consumerPid);
     return row ? this.fromRow(row) : undefined;
+  }
+
+  /** How many processes with this counterparty, in either role, have not reached a terminal state. */
+  openWith(counterpartyId: string): number {
+    return this.openWithStmt.get(counterpartyId)!.n;
   }
 
   /** Processes with messages owed by this connector (resumed after a restart). */

@@ -1,6 +1,6 @@
 import type { Sqlite } from '../database';
 import { ProcessTable } from './process-table';
-import type { TransferState } from '../../statemachine/transfer';
+import { LIVE_TRANSFER_STATES, type TransferState } from '../../statemachine/transfer';
 import type { Role } from './negotiations';
 
 export type DataStatus = 'pushing' | 'pushed' | 'downloaded';
@@ -91,7 +91,7 @@ export class TransferRepository extends ProcessTable<Row, Transfer, TransferPatc
   private readonly startedPushesStmt;
 
   constructor(db: Sqlite) {
-    super(db, 'transfers', COLUMN, ['dataAddress'], fromRow);
+    super(db, 'transfers', COLUMN, ['dataAddress'], fromRow, LIVE_TRANSFER_STATES);
     this.insertStmt = db.prepare(
       `INSERT INTO transfers (id, role, provider_pid, consumer_pid, counterparty_id, counterparty_address, agreement_id, asset_id, format,
          state, next_action, data_address, data_status, bytes, sha256, error, created_at, updated_at)
