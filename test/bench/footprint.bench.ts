@@ -56,7 +56,8 @@ export async function run(): Promise<Record<string, number>> {
     }
     await eventually(async () => ((await api(consumer!, 'GET', `/negotiations/${encodeURIComponent(ids[ids.length - 1]!)}`)).state === 'FINALIZED'), 60_000);
     // Idle again after traffic: everything a negotiation needs (HTTP stack, schemas, JOSE, undici) is loaded by now.
-    await new Promise((r) => setTimeout(r, 30_000));
+    // V8 shrinks its heap only after several seconds without allocation; 90 s leaves room for that.
+    await new Promise((r) => setTimeout(r, 90_000));
     const afterTrafficRss = { provider: procStatus(provider!.node!.proc.pid!, 'VmRSS'), consumer: procStatus(consumer!.node!.proc.pid!, 'VmRSS') };
 
     // 1 GiB pull: peak RSS of provider and consumer (hedgerow fetch runs in the CLI process).
@@ -90,8 +91,8 @@ export async function run(): Promise<Record<string, number>> {
       'RSS after a minute idle, provider (MB)': Math.round(settledRss.provider),
       'RSS after a minute idle, consumer (MB)': Math.round(settledRss.consumer),
       'disk writes idle, provider (bytes per minute)': idleWrites,
-      'RSS idle 30 s after 1,000 negotiations, provider (MB)': Math.round(afterTrafficRss.provider),
-      'RSS idle 30 s after 1,000 negotiations, consumer (MB)': Math.round(afterTrafficRss.consumer),
+      'RSS idle 90 s after 1,000 negotiations, provider (MB)': Math.round(afterTrafficRss.provider),
+      'RSS idle 90 s after 1,000 negotiations, consumer (MB)': Math.round(afterTrafficRss.consumer),
       'database growth per 1,000 negotiations, provider (MB)': Math.round(((dbBytes(provider!) - before.pdb) / MB) * 10) / 10,
       'database growth per 1,000 negotiations, consumer (MB)': Math.round(((dbBytes(consumer!) - before.cdb) / MB) * 10) / 10,
       'log growth per 1,000 negotiations, provider (KB)': Math.round((logBytes(provider!) - before.plog) / 1024),
