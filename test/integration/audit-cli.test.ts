@@ -62,10 +62,12 @@ describe('hedgerow audit (CLI)', () => {
     expect(offline.stdout).toMatch(/RESULT: PASS/);
     expect(fs.existsSync(path.join(elsewhere, 'data'))).toBe(false);
 
-    // Without an anchor it still checks everything it can, and says what it could not.
+    // Without an anchor it still checks everything it can, says what it could not, and does not exit 0:
+    // a bundle signed by anyone's own certificate would pass otherwise.
     const bare = cli(['audit', 'verify', '--bundle', 'bundle.json'], elsewhere);
-    expect(bare.status).toBe(0);
+    expect(bare.status).toBe(3);
     expect(bare.stdout).toMatch(/no trust anchor given.*SHA-256 [0-9A-F:]+/);
+    expect(bare.stdout).toMatch(/RESULT: PASS, BUT THE SIGNER IS NOT ANCHORED/);
 
     // A process filter exports the contiguous range between its first and last entry.
     const partial = cli(['audit', 'export', '--process', 'urn:uuid:tp-1', '--out', path.join(elsewhere, 'tp.json')]);

@@ -75,8 +75,16 @@ function printReport(report: AuditReport, io: CommandIo, extra: string[]): void 
   for (const w of report.warnings) io.out(`warning: ${w}`);
   if (report.firstBroken) io.out(`FIRST BROKEN: seq ${report.firstBroken.seq ?? '-'}: ${report.firstBroken.kind}: ${report.firstBroken.message}`);
   for (const p of report.problems.slice(1, 10)) io.out(`also: seq ${p.seq ?? '-'}: ${p.kind}: ${p.message}`);
-  io.out(report.ok ? 'RESULT: PASS' : 'RESULT: FAIL');
+  io.out(!report.ok ? 'RESULT: FAIL' : signerUnanchored(report) ? 'RESULT: PASS, BUT THE SIGNER IS NOT ANCHORED (compare its fingerprint out of band)' : 'RESULT: PASS');
 }
+
+/** Intact and validly signed, but by a certificate no trust anchor vouches for: anyone could have made it. */
+function signerUnanchored(report: AuditReport): boolean {
+  return report.signedHeads.checked > 0 && report.anchored === null;
+}
+
+/** Exit code of `audit verify` when the trail is intact but its signer is not anchored (scripts must not take it for 0). */
+export const EXIT_SIGNER_UNANCHORED = 3;
 
 export const auditVerifyCommand = defineCommand(
   {
@@ -86,7 +94,8 @@ export const auditVerifyCommand = defineCommand(
       'Without --bundle: the local database (opened read-only, the connector may be running); heads are checked against\n' +
       "the connector's certificate and trust anchors. With --bundle FILE: an exported bundle, offline, no database needed;\n" +
       'its signer chain is validated against --trust-anchors DIR / --anchor FILE (else the local trust anchors, if any).\n' +
-      'Exit code 0 only if everything checks out.',
+      'Exit code 0 only if everything checks out; 1 if something is broken; 3 if the trail is intact but no trust anchor\n' +
+      'vouches for its signer (compare the printed fingerprint out of band, or pass an anchor).',
     options: { bundle: { type: 'string' }, json: { type: 'boolean' }, 'trust-anchors': { type: 'string' }, anchor: { type: 'string', multiple: true } },
     async run({ values }, io) {
       const { verifyBundle, verifyDatabase } = require('../../audit/verify') as typeof import('../../audit/verify');
@@ -136,7 +145,8 @@ export const auditVerifyCommand = defineCommand(
       }
       if (values.json) io.out(JSON.stringify(report, null, 2));
       else printReport(report, io, extra);
-      return report.ok ? 0 : 1;
+      if (!report.ok) return 1;
+      return signerUnanchored(report) ? EXIT_SIGNER_UNANCHORED : 0;
     },
   },
   {
