@@ -163,7 +163,8 @@ export function createDataspace(deps: {
     audit: (entry) => audit.append(entry),
   });
   // A granted consent revoked or expired (after its commit): dependent agreements and their transfers stop.
-  consents.onRevoked((consent) => void usage!.consentEnded(consent));
+  // The consent service logs a rejection of the listener's promise.
+  consents.onRevoked((consent) => usage!.consentEnded(consent).then(() => undefined));
   const consumerData = new ConsumerDataPlane({
     store,
     transfers,

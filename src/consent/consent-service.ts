@@ -9,7 +9,9 @@
  * - `grant`, `refuse`, `revoke` follow the transition table of ./status.ts; every change is one
  *   transaction with its history row (who, when, note).
  * - Expiry is time-based: pending consents whose link ran out and granted consents past `validUntil`
- *   become `expired`, when read (`get`, `list`, any change) or by a timer scheduled at the next deadline.
+ *   become `expired`, when read (`get`, `list`, any change) or by a timer scheduled at the next deadline,
+ *   whose pass records every due consent in batches of 500 with a turn of the event loop between them
+ *   (a box back from a long outage catches up in one pass without starving requests).
  *   Nothing is written while nothing is due.
  * - `consentCheck(beneficiary, originator)` is the function the policy engine calls for a `consent`
  *   constraint; it never writes and checks the validity window itself, so an expiry is effective at once
@@ -20,6 +22,7 @@
 import crypto from 'node:crypto';
 import type { Store } from '../store/store';
 import type { Consent, ConsentFilter, ConsentHistoryEntry, ConsentStatus } from '../store/repositories/consents';
+import type { BatchCursor } from '../store/repositories/sql';
 import { CONSENT_STATUSES } from '../store/repositories/consents';
 import type { ConsentCheck, ConsentRequirement } from '../policy/types';
 import type { Logger } from '../log/logger';
@@ -33,6 +36,8 @@ export const CONSENT_PAGE_PATH = '/consent';
 export const DEFAULT_APPROVAL_TTL_DAYS = 30;
 /** Longest single timer sleep (timers are re-armed; guards against clock jumps and the 24.8-day setTimeout limit). */
 const MAX_TIMER_MS = 3_600_000;
+/** Due consents expired per batch; the timer's pass yields to the event loop between batches. */
+export const EXPIRY_BATCH = 500;
 
 export interface ConsentRequestInput {
   originator: string;
@@ -145,6 +150,10 @@ export class ConsentService {
   private readonly ttlSeconds: number;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Set by stop(): a pass in progress ends after its current batch. */
+  private stopped = false;
+  /** The timer's expiry pass in progress (it re-arms the timer when it ends). */
+  private passing: Promise<void> | undefined;
   /** Incremented on every committed change: invalidates consentCheck caches. */
   private generation = 0;
 
@@ -205,26 +214,74 @@ export class ConsentService {
 
   /**
    * Record the expiry of every consent whose time is up at `now` (history actor `system`), then notify
-   * `onRevoked` listeners for the ones that were granted. Writes nothing when nothing is due.
+   * `onRevoked` listeners for the ones that were granted. Writes nothing when nothing is due. Synchronous,
+   * for reads and changes that must see expired consents as expired; the timer uses `expireDueInBatches`.
    */
   expireDue(now: Date = this.clock()): Consent[] {
     const at = now.toISOString();
-    const due = this.repo.due(at, this.ttlSeconds);
-    const expired: Array<{ consent: Consent; change: ConsentChange }> = [];
-    for (const candidate of due) {
-      const note =
-        candidate.status === 'granted'
-          ? `validity ended at ${candidate.validUntil}`
-          : `the approval link ran out at ${this.approvalDeadline(candidate)} without an answer`;
-      const done = this.deps.store.transaction(() => this.apply(candidate.id, 'expire', 'system', note, at, true));
-      if (done) expired.push(done);
+    const expired: Consent[] = [];
+    let after: BatchCursor | undefined;
+    do {
+      const batch = this.expireBatch(at, after);
+      expired.push(...batch.expired);
+      after = batch.next;
+    } while (after);
+    return expired;
+  }
+
+  /**
+   * The timer's pass: the same as `expireDue`, in batches of EXPIRY_BATCH consents with a turn of the event
+   * loop between them, so that a backlog (a box that was off for a long time) is recorded in one pass
+   * without starving requests. A consent whose expiry fails is logged and passed over (it stays due for
+   * the next pass; `consentCheck` already treats it as expired). Stops early when the service is stopped.
+   */
+  async expireDueInBatches(now: Date = this.clock()): Promise<Consent[]> {
+    const at = now.toISOString();
+    const expired: Consent[] = [];
+    let after: BatchCursor | undefined;
+    for (;;) {
+      const batch = this.expireBatch(at, after, (candidate, err) =>
+        this.deps.logger?.error('consent expiry failed, retried on the next pass', { consentId: candidate.id, error: (err as Error).message }),
+      );
+      expired.push(...batch.expired);
+      after = batch.next;
+      if (!after) return expired;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.stopped) return expired;
     }
-    if (expired.length) {
-      this.generation++;
-      for (const { consent, change } of expired) this.afterCommit(consent, change);
-      this.schedule();
+  }
+
+  /**
+   * Expire one batch of due consents after the cursor, each in its own transaction. Without `failed`, the
+   * first failure is thrown (after the listeners of the ones already committed were notified). `next` is the
+   * cursor for the following batch, or undefined when this batch was the last (not full).
+   */
+  private expireBatch(at: string, after: BatchCursor | undefined, failed?: (candidate: Consent, err: unknown) => void): { expired: Consent[]; next?: BatchCursor } {
+    const due = this.repo.due(at, this.ttlSeconds, { limit: EXPIRY_BATCH, after });
+    const done: Array<{ consent: Consent; change: ConsentChange }> = [];
+    try {
+      for (const candidate of due) {
+        const note =
+          candidate.status === 'granted'
+            ? `validity ended at ${candidate.validUntil}`
+            : `the approval link ran out at ${this.approvalDeadline(candidate)} without an answer`;
+        try {
+          const changed = this.deps.store.transaction(() => this.apply(candidate.id, 'expire', 'system', note, at, true));
+          if (changed) done.push(changed);
+        } catch (err) {
+          if (!failed) throw err;
+          failed(candidate, err);
+        }
+      }
+    } finally {
+      if (done.length) {
+        this.generation++;
+        for (const { consent, change } of done) this.afterCommit(consent, change);
+        this.schedule();
+      }
     }
-    return expired.map((e) => e.consent);
+    const last = due.length === EXPIRY_BATCH ? due[due.length - 1]! : undefined;
+    return { expired: done.map((e) => e.consent), ...(last ? { next: { at: last.createdAt, id: last.id } } : {}) };
   }
 
   // ---------------------------------------------------------------- reads
@@ -318,24 +375,31 @@ export class ConsentService {
   /** Record what expired while the connector was down, then keep a timer on the next deadline. */
   start(): void {
     this.running = true;
+    this.stopped = false;
     this.tick();
   }
 
   stop(): void {
     this.running = false;
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   // ---------------------------------------------------------------- internals
 
+  /** Run an expiry pass unless one is still going (that one re-arms the timer when it ends). */
   private tick(): void {
-    try {
-      this.expireDue();
-    } catch (err) {
-      this.deps.logger?.error('consent expiry failed', { error: (err as Error).message });
-    }
-    this.schedule();
+    if (this.passing) return;
+    this.passing = this.expireDueInBatches()
+      .then(
+        () => undefined,
+        (err: unknown) => void this.deps.logger?.error('consent expiry failed', { error: (err as Error).message }),
+      )
+      .finally(() => {
+        this.passing = undefined;
+        this.schedule();
+      });
   }
 
   /** Re-arm the timer at the next deadline (at most an hour ahead). */

@@ -25,9 +25,11 @@
  * as EDC binds its contract-expiry function to the transfer scope only.
  *
  * `count` semantics (as the IDS Dataspace Connector's N_TIMES_USAGE): the actual value is the ordinal of
- * the access being decided, `usageCount + 1`, where `usageCount` counts accesses already made. So
- * `count lteq 5` allows exactly 5 accesses (allowed while usageCount < 5) and `count lt 5` allows 4.
- * The caller increments its counter only after an allowed access.
+ * the use being decided, `usageCount + 1`, where `usageCount` counts uses already made. So
+ * `count lteq 5` allows exactly 5 uses (allowed while usageCount < 5) and `count lt 5` allows 4.
+ * The caller increments its counter only after an allowed use. The provider's data plane counts one use
+ * per transfer process (its first data access) and decides the later requests of that process as the
+ * same use (`usageCount` = the uses before it), so a resumed download is not a new use.
  */
 import { normalizeCountry } from './regions';
 import { instantOf } from './time';
@@ -153,7 +155,7 @@ export const LEFT_OPERANDS: readonly LeftOperandDef[] = [
     valueType: 'integer',
     scopes: UNDER_AGREEMENT,
     fact: 'usageCount',
-    label: 'access number',
+    label: 'use number',
     read: (facts) => (Number.isSafeInteger(facts.usageCount) && facts.usageCount! >= 0 ? facts.usageCount! + 1 : undefined),
   }),
   define({ name: 'recipient', namespace: ODRL, valueType: 'iri', scopes: [], fact: '', label: 'recipient', read: () => undefined, dutyParameter: true }),

@@ -101,7 +101,7 @@ export interface PolicyFacts {
   purpose?: string;
   /** When the agreement was concluded (start of `elapsedTime`). */
   agreementTime?: Date;
-  /** Accesses already made under the agreement, NOT counting the one being decided. */
+  /** Uses already made under the agreement (transfer processes, on the provider), NOT counting the one being decided. */
   usageCount?: number;
   /** Result of the consent check, precomputed for the request, or a function the engine calls per requirement. */
   consent?: boolean | ConsentCheck;

@@ -295,6 +295,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX transfers_by_peer_state ON transfers (counterparty_id, state);
     `,
   },
+  {
+    version: 8,
+    name: 'usage control: a use is one transfer process (resumed downloads are not counted again)',
+    sql: `
+      -- Provider side: the transfer processes that have used their agreement. A process is counted once, on its
+      -- first data access (GET or push); later requests of the same process (resumes, retries) are decided again
+      -- but not counted. use_number is the agreement's usage count right after this use was counted (its ordinal).
+      CREATE TABLE usage_uses (
+        transfer_id  TEXT PRIMARY KEY,
+        agreement_id TEXT NOT NULL,
+        use_number   INTEGER NOT NULL,
+        counted_at   TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- Transfers still open at the upgrade that already read data were counted (per request) by the older release:
+      -- they keep their use, as if counted last, so that resuming them does not count again.
+      INSERT INTO usage_uses (transfer_id, agreement_id, use_number, counted_at)
+        SELECT t.id, t.agreement_id, u.count, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+          FROM transfers t JOIN usage_counts u ON u.agreement_id = t.agreement_id
+         WHERE t.role = 'provider' AND t.state IN ('REQUESTED', 'STARTED', 'SUSPENDED') AND u.count > 0
+           AND EXISTS (SELECT 1 FROM audit_log a
+                        WHERE a.process_id = t.id AND a.event = 'policy.decision'
+                          AND json_extract(a.detail, '$.access') IN ('GET', 'PUSH') AND json_extract(a.detail, '$.allowed') = 1);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

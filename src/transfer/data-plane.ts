@@ -182,16 +182,25 @@ export class ProviderDataPlane implements TransferDataPlane {
   }
 
   /**
-   * Decide one access to the data under the transfer's agreement, and count it (a pull GET, a push; a HEAD is free),
-   * in one transaction, so that parallel accesses cannot exceed an N-times limit. A denial terminates the transfer.
+   * Decide one access to the data under the transfer's agreement, and count it, in one transaction, so that
+   * parallel accesses cannot exceed an N-times limit. A use is one transfer process: its first GET or push
+   * counts; its later GETs (a resumed download, a retry) and every HEAD are decided but not counted, and a
+   * transfer already counted is decided as that same use (the `count` it was allowed under holds for it).
+   * A denial terminates the transfer.
    */
   private admit(t: Transfer, access: 'GET' | 'HEAD' | 'PUSH'): void {
     const agreement = this.deps.store.agreements.get(t.agreementId, 'provider');
     if (agreement?.status !== 'active') throw new ForbiddenError(`agreement ${t.agreementId} is no longer active`, 'AGREEMENT_NOT_ACTIVE');
     const decision = this.deps.store.transaction(() => {
-      const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts: this.deps.facts.underAgreement(agreement) });
-      if (d.allowed && access !== 'HEAD') this.deps.store.usage.increment(agreement.id);
-      this.deps.audit?.append({ processId: t.id, actor: t.counterpartyId, event: 'policy.decision', detail: { scope: 'transfer', access, allowed: d.allowed, reason: d.reason, trace: d.trace } });
+      const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts: this.deps.facts.underAgreement(agreement, { transferId: t.id }) });
+      const counted = d.allowed && access !== 'HEAD' ? this.deps.store.usage.countUse(agreement.id, t.id) : null;
+      const use = counted ?? this.deps.store.usage.useOf(t.id);
+      this.deps.audit?.append({
+        processId: t.id,
+        actor: t.counterpartyId,
+        event: 'policy.decision',
+        detail: { scope: 'transfer', access, allowed: d.allowed, counted: counted !== null, ...(use !== undefined ? { use } : {}), reason: d.reason, trace: d.trace },
+      });
       return d;
     });
     if (!decision.allowed) {

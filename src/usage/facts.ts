@@ -44,8 +44,12 @@ export class FactProvider {
     };
   }
 
-  /** Facts for using an agreement (transfer start, every data access, policy monitor) on the provider. */
-  underAgreement(agreement: AgreementRecord, opts: { now?: Date } = {}): PolicyFacts {
+  /**
+   * Facts for using an agreement (transfer start, every data access, policy monitor) on the provider. With
+   * `transferId` (a data access), a transfer whose use was already counted is decided as that same use again:
+   * `usageCount` is then the uses before its own, not every use so far.
+   */
+  underAgreement(agreement: AgreementRecord, opts: { now?: Date; transferId?: string } = {}): PolicyFacts {
     const consumerId = agreement.consumerId;
     const claims = this.sources.store.negotiations.get(agreement.negotiationId)?.counterpartyClaims ?? {};
     const originator = this.sources.store.assets.get(agreement.assetId)?.originator ?? null;
@@ -54,8 +58,14 @@ export class FactProvider {
       ...this.identity(consumerId, claims, opts.now),
       ...(purpose ? { purpose } : {}),
       agreementTime: new Date(agreement.signedAt),
-      usageCount: this.sources.store.usage.count(agreement.id),
+      usageCount: this.usesBefore(agreement.id, opts.transferId),
       consent: this.sources.consentCheck(consumerId, originator),
     };
+  }
+
+  /** Uses of the agreement before the one being decided: a new transfer's would be the next one. */
+  private usesBefore(agreementId: string, transferId: string | undefined): number {
+    const use = transferId === undefined ? undefined : this.sources.store.usage.useOf(transferId);
+    return use === undefined ? this.sources.store.usage.count(agreementId) : use - 1;
   }
 }

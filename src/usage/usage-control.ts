@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger';
 import type { AgreementRecord } from '../store/repositories/agreements';
 import type { Transfer } from '../store/repositories/transfers';
 import type { OutboxEntry } from '../store/repositories/outbox';
+import type { BatchCursor } from '../store/repositories/sql';
 import type { IdentityHolder } from '../server/identity-holder';
 import type { PeerVerifier } from '../identity/peer-token';
 import type { TransferService } from '../transfer/transfer-service';
@@ -38,6 +39,11 @@ export interface ConsentChange {
   status: string;
 }
 
+/** Rows a pass (policy monitor, consent ended) takes at a time; it yields to the event loop between batches. */
+export const PASS_BATCH = 500;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Stored for a deletion that is never due: ISO strings of years past 9999 start with "+" and would sort before today. */
 const NEVER_DUE = '9999-12-31T23:59:59.999Z';
 
@@ -63,6 +69,9 @@ export function deletionDueAt(duty: Duty): string {
 export class UsageControl {
   private monitorTimer: NodeJS.Timeout | undefined;
   private deletionTimer: NodeJS.Timeout | undefined;
+  /** The policy monitor's pass in progress: a timer tick during a long pass does not start a second one. */
+  private monitoring: Promise<number> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly deps: {
@@ -82,12 +91,15 @@ export class UsageControl {
   ) {}
 
   start(): void {
-    this.monitorTimer = setInterval(() => this.monitor(), this.deps.monitorSeconds * 1000);
+    this.stopped = false;
+    this.monitorTimer = setInterval(() => void this.monitor().catch((err: unknown) => this.deps.logger.error('policy monitor failed', { error: describeError(err) })), this.deps.monitorSeconds * 1000);
     this.monitorTimer.unref();
     this.scheduleDeletions();
   }
 
+  /** Stops the timers; a pass in progress ends after its current batch. */
   stop(): void {
+    this.stopped = true;
     clearInterval(this.monitorTimer);
     clearTimeout(this.deletionTimer);
   }
@@ -101,30 +113,54 @@ export class UsageControl {
   /**
    * Re-evaluate every running provider transfer (reads only; writes only when ending one). A
    * transfer whose agreement no longer allows it is terminated with the reason: this is how a
-   * `dateTime` window that closes, or an expired consent, stops a running pull.
+   * `dateTime` window that closes, or an expired consent, stops a running pull. One pass covers every
+   * STARTED transfer, oldest first, in batches of PASS_BATCH with a turn of the event loop between them
+   * (so a backlog after a long power cut neither waits for the next interval nor starves requests); a
+   * transfer that cannot be checked is logged and passed over. Resolves to the number of transfers ended.
    */
-  monitor(): number {
+  monitor(): Promise<number> {
+    this.monitoring ??= this.monitorPass().finally(() => (this.monitoring = undefined));
+    return this.monitoring;
+  }
+
+  private async monitorPass(): Promise<number> {
     let ended = 0;
-    for (const t of this.deps.store.transfers.list({ role: 'provider', state: 'STARTED', limit: 500 })) {
-      const agreement = this.deps.store.agreements.get(t.agreementId, 'provider');
-      if (!agreement) continue;
-      const reason =
-        agreement.status !== 'active'
-          ? `agreement ${agreement.id} is ${agreement.status}${agreement.statusReason ? `: ${agreement.statusReason}` : ''}`
-          : (() => {
-              // The count is checked on access; the monitor only asks whether the agreement still holds now.
-              const facts = { ...this.deps.facts.underAgreement(agreement), usageCount: 0 };
-              const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts });
-              // Only denials are recorded: the monitor re-checks every minute and allowances change nothing.
-              if (!d.allowed) this.audit(t.id, 'policy.decision', { scope: 'transfer', monitor: true, allowed: false, reason: d.reason, trace: d.trace as unknown as Json });
-              return d.allowed ? null : d.reason;
-            })();
-      if (reason) {
-        this.deps.transfers.terminateForDataPlane(t.id, 'POLICY_DENIED', reason);
-        ended++;
+    let after: BatchCursor | undefined;
+    for (;;) {
+      const batch = this.deps.store.transfers.batch({ role: 'provider', state: 'STARTED' }, PASS_BATCH, after);
+      for (const t of batch) {
+        try {
+          if (this.recheck(t)) ended++;
+        } catch (err) {
+          this.deps.logger.error('policy monitor: checking a transfer failed', { transfer: t.id, error: describeError(err) });
+        }
       }
+      if (batch.length < PASS_BATCH) return ended;
+      const last = batch[batch.length - 1]!;
+      after = { at: last.createdAt, id: last.id };
+      await nextTurn();
+      if (this.stopped) return ended;
     }
-    return ended;
+  }
+
+  /** Ends `t` when its agreement no longer allows it now; true when it did. */
+  private recheck(t: Transfer): boolean {
+    const agreement = this.deps.store.agreements.get(t.agreementId, 'provider');
+    if (!agreement) return false;
+    const reason =
+      agreement.status !== 'active'
+        ? `agreement ${agreement.id} is ${agreement.status}${agreement.statusReason ? `: ${agreement.statusReason}` : ''}`
+        : (() => {
+            // The count is checked on access; the monitor only asks whether the agreement still holds now.
+            const facts = { ...this.deps.facts.underAgreement(agreement), usageCount: 0 };
+            const d = evaluate(agreement.agreement as unknown as OdrlPolicy, { scope: 'transfer', facts });
+            // Only denials are recorded: the monitor re-checks every minute and allowances change nothing.
+            if (!d.allowed) this.audit(t.id, 'policy.decision', { scope: 'transfer', monitor: true, allowed: false, reason: d.reason, trace: d.trace as unknown as Json });
+            return d.allowed ? null : d.reason;
+          })();
+    if (!reason) return false;
+    this.deps.transfers.terminateForDataPlane(t.id, 'POLICY_DENIED', reason);
+    return true;
   }
 
   /** Revoke an agreement and end its running transfers at once (tokens stop working on the next request). */
@@ -140,20 +176,39 @@ export class UsageControl {
 
   /**
    * A consent was revoked or expired: every provider agreement for that originator's data, with
-   * that beneficiary, that depends on consent (and was bound to that purpose) is revoked.
+   * that beneficiary, that depends on consent (and was bound to that purpose) is revoked. Goes through
+   * all of the beneficiary's active agreements in batches of PASS_BATCH, yielding between them; one
+   * that cannot be revoked is logged and passed over. Resolves to the number revoked.
    */
-  consentEnded(consent: ConsentChange): number {
+  async consentEnded(consent: ConsentChange): Promise<number> {
     let revoked = 0;
-    for (const a of this.deps.store.agreements.list({ role: 'provider', status: 'active', limit: 500 })) {
-      if (a.consumerId !== consent.beneficiary) continue;
-      if (this.deps.store.assets.get(a.assetId)?.originator !== consent.originator) continue;
-      if (!JSON.stringify(a.agreement).includes('"consent"')) continue;
-      const purpose = declaredPurpose(a.agreement);
-      if (purpose && purpose !== consent.purpose) continue;
-      this.revokeAgreement(a, `consent ${consent.id} of ${consent.originator} for ${consent.purpose} was ${consent.status}`);
-      revoked++;
+    let after: BatchCursor | undefined;
+    for (;;) {
+      const batch = this.deps.store.agreements.batch({ role: 'provider', status: 'active', consumerId: consent.beneficiary }, PASS_BATCH, after);
+      for (const a of batch) {
+        try {
+          if (!this.dependsOn(a, consent)) continue;
+          this.revokeAgreement(a, `consent ${consent.id} of ${consent.originator} for ${consent.purpose} was ${consent.status}`);
+          revoked++;
+        } catch (err) {
+          this.deps.logger.error('revoking an agreement after its consent ended failed', { agreement: a.id, consent: consent.id, error: describeError(err) });
+        }
+      }
+      if (batch.length < PASS_BATCH) return revoked;
+      const last = batch[batch.length - 1]!;
+      after = { at: last.signedAt, id: last.id };
+      await nextTurn();
+      if (this.stopped) return revoked;
     }
-    return revoked;
+  }
+
+  /** Whether agreement `a` (with the consent's beneficiary) needs that consent. */
+  private dependsOn(a: AgreementRecord, consent: ConsentChange): boolean {
+    if (a.consumerId !== consent.beneficiary) return false;
+    if (this.deps.store.assets.get(a.assetId)?.originator !== consent.originator) return false;
+    if (!JSON.stringify(a.agreement).includes('"consent"')) return false;
+    const purpose = declaredPurpose(a.agreement);
+    return !purpose || purpose === consent.purpose;
   }
 
   /** POST /usage/deletion-receipts: a consumer proves it deleted our data (peer token + signed receipt). */

@@ -54,29 +54,45 @@ describe('usage control between two connector processes', () => {
   const pull = (target: { endpoint: string; authorization: string }, range = 'bytes=0-9') =>
     request(target.endpoint, { dispatcher: agent, headers: { authorization: target.authorization, range } });
 
-  it('allows N accesses, refuses the next with 403 and terminates the transfer', async () => {
+  it('allows N uses (transfer processes), each resumable; refuses the next with 403 and terminates that transfer', async () => {
     await publishSample(provider, {
       assetId: 'twice',
       contractPolicy: { permission: [{ action: 'use', constraint: [{ leftOperand: 'count', operator: 'lteq', rightOperand: 2 }] }] },
     });
     const n = await negotiate('twice');
-    const { id, target } = await started(n.agreementId);
-    for (let i = 0; i < 2; i++) {
-      const ok = await pull(target);
-      expect(ok.statusCode).toBe(206);
-      await ok.body.dump();
+    // Three transfers started before any data was read: the agreement allows each of them to start.
+    const [a, b, c] = [await started(n.agreementId), await started(n.agreementId), await started(n.agreementId)];
+    // The first GET of a transfer is its use; its further (resumed) requests are not counted again.
+    for (const { target } of [a, b]) {
+      for (const range of ['bytes=0-9', 'bytes=10-19', 'bytes=0-9']) {
+        const ok = await pull(target, range);
+        expect(ok.statusCode).toBe(206);
+        await ok.body.dump();
+      }
     }
-    const third = await pull(target);
+    const third = await pull(c.target);
     expect(third.statusCode).toBe(403);
     expect(((await third.body.json()) as { error: { message: string } }).error.message).toMatch(/count/);
     const ended = await eventually(async () => {
-      const t = await transfer(id);
+      const t = await transfer(c.id);
       return t.state === 'TERMINATED' && t;
     });
     expect(ended.error).toMatch(/POLICY_DENIED|count/);
+    // The two counted transfers are still running and still served.
+    const resumed = await pull(a.target, 'bytes=20-29');
+    expect(resumed.statusCode).toBe(206);
+    await resumed.body.dump();
+    expect((await transfer(a.id)).state).toBe('STARTED');
+    // Both uses are spent: a new transfer is refused when it is requested.
+    const late = await api(consumer, 'POST', '/transfers', { agreementId: n.agreementId });
+    const refused = await eventually(async () => {
+      const t = await transfer(late.id);
+      return t.state === 'TERMINATED' && t;
+    });
+    expect(refused.error).toMatch(/count|POLICY_DENIED/);
   });
 
-  it('counts a push as an access: the second push under a once-only agreement is refused', async () => {
+  it('counts a push transfer as a use: the second push transfer under a once-only agreement is refused', async () => {
     await publishSample(provider, {
       assetId: 'push-once',
       contractPolicy: { permission: [{ action: 'use', constraint: [{ leftOperand: 'count', operator: 'lteq', rightOperand: 1 }] }] },

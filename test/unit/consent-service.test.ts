@@ -334,6 +334,66 @@ describe('consent registry', () => {
     });
   });
 
+  describe('a backlog of more due consents than one batch (a box back from a long outage)', () => {
+    const MANY = 1201;
+    /** MANY granted consents that ran out at T0 + 1 day, and `pending` unanswered ones, stored directly. */
+    function backlog(pending = 0): string[] {
+      return store.transaction(() =>
+        Array.from({ length: MANY + pending }, (_, i) => {
+          const id = crypto.randomUUID();
+          const at = new Date(T0.getTime() + i).toISOString();
+          const status = i < MANY ? 'granted' : 'pending';
+          store.consents.insert({ id, originator: `farm:${i}`, category: null, purpose: 'p', beneficiary: ADVISOR, validFrom: null, validUntil: new Date(T0.getTime() + DAY).toISOString(), status, createdAt: at, updatedAt: at, approvalHash: null });
+          return id;
+        }),
+      );
+    }
+    const statuses = () => Object.fromEntries(store.db.prepare<[], { status: string; n: number }>('SELECT status, count(*) AS n FROM consents GROUP BY status').all().map((r) => [r.status, r.n]));
+
+    it(`one timer pass expires all ${MANY + 300}, in batches with a turn of the event loop between them`, async () => {
+      backlog(300);
+      const fired: string[] = [];
+      consents.onRevoked((c) => void fired.push(c.id));
+      now = new Date(T0.getTime() + 2 * DAY);
+      let afterFirstBatch: unknown;
+      setImmediate(() => (afterFirstBatch = statuses()));
+      const expired = await consents.expireDueInBatches();
+      expect(expired).toHaveLength(MANY + 300);
+      expect(statuses()).toEqual({ expired: MANY + 300 });
+      expect(fired).toHaveLength(MANY); // only the granted ones were revocations
+      expect(afterFirstBatch).toEqual({ expired: 500, granted: MANY - 500, pending: 300 });
+    });
+
+    it('start() records the whole backlog without waiting for the next deadline', async () => {
+      backlog();
+      now = new Date(T0.getTime() + 2 * DAY);
+      consents.start();
+      for (let i = 0; i < 50 && statuses().granted; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(statuses()).toEqual({ expired: MANY });
+    });
+
+    it('a consent whose expiry fails is logged and passed over; the pass ends, the next one retries it', async () => {
+      const ids = backlog();
+      const broken = new Set([ids[0], ids[500], ids[1200]]);
+      const errors: unknown[] = [];
+      const logger = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: (_m: string, meta: unknown) => void errors.push(meta) };
+      const flaky = service({
+        logger: logger as never,
+        recordChange: (change) => {
+          if (broken.has(change.consentId)) throw new Error('audit disk full');
+        },
+      });
+      now = new Date(T0.getTime() + 2 * DAY);
+      expect(await flaky.expireDueInBatches()).toHaveLength(MANY - 3);
+      expect(statuses()).toEqual({ expired: MANY - 3, granted: 3 });
+      expect(errors).toHaveLength(3);
+      // The synchronous form (reads, changes) still reports the failure to its caller.
+      expect(() => flaky.expireDue()).toThrow('audit disk full');
+      broken.clear();
+      expect(await flaky.expireDueInBatches()).toHaveLength(3);
+    });
+  });
+
   describe('onRevoked', () => {
     it('fires after the revoking transaction committed, with the reason', () => {
       const { consent } = ask();

@@ -385,7 +385,7 @@ describe('policy engine', () => {
         { rule: 'permission[0]', constraint: 'permission[0].constraint[0]', leftOperand: 'country', operator: 'eq', expected: 'FR', actual: 'FR', outcome: 'satisfied', detail: 'country FR satisfies eq FR' },
         { rule: 'permission[0]', constraint: 'permission[0].constraint[1]', outcome: 'satisfied', detail: 'or satisfied (at least one must hold: 1 satisfied, 1 violated of 2)' },
         { rule: 'permission[0]', constraint: 'permission[0].constraint[1].or[0]', leftOperand: 'country', operator: 'eq', expected: 'DE', actual: 'FR', outcome: 'violated', detail: 'country FR does not satisfy eq DE' },
-        { rule: 'permission[0]', constraint: 'permission[0].constraint[1].or[1]', leftOperand: 'count', operator: 'lteq', expected: 5, actual: 1, outcome: 'satisfied', detail: 'access number 1 satisfies lteq 5' },
+        { rule: 'permission[0]', constraint: 'permission[0].constraint[1].or[1]', leftOperand: 'count', operator: 'lteq', expected: 5, actual: 1, outcome: 'satisfied', detail: 'use number 1 satisfies lteq 5' },
         { rule: 'permission[0].duty[0]', outcome: 'satisfied', detail: 'due: log' },
         { rule: 'prohibition[0]', outcome: 'not-applicable', detail: 'action distribute does not cover use' },
       ]);

@@ -199,7 +199,7 @@ describe('policy operands × operators', () => {
   });
 
   describe('count (N-times usage)', () => {
-    const accessesAllowed = (operator: string, bound: number) => {
+    const usesAllowed = (operator: string, bound: number) => {
       let allowed = 0;
       for (let usageCount = 0; usageCount < bound + 3; usageCount++) {
         if (decide({ leftOperand: 'count', operator, rightOperand: bound }, { usageCount }).allowed) allowed++;
@@ -207,16 +207,16 @@ describe('policy operands × operators', () => {
       return allowed;
     };
 
-    it('lteq 5 allows exactly five accesses: allowed while usageCount < 5', () => {
-      expect(accessesAllowed('lteq', 5)).toBe(5);
+    it('lteq 5 allows exactly five uses: allowed while usageCount < 5', () => {
+      expect(usesAllowed('lteq', 5)).toBe(5);
       expect(decide({ leftOperand: 'count', operator: 'lteq', rightOperand: 5 }, { usageCount: 4 }).allowed).toBe(true);
       const fifth = decide({ leftOperand: 'count', operator: 'lteq', rightOperand: 5 }, { usageCount: 5 });
       expect(fifth.allowed).toBe(false);
-      expect(fifth.reason).toBe('denied: permission[0].constraint[0] count lteq 5 violated (access number 6)');
+      expect(fifth.reason).toBe('denied: permission[0].constraint[0] count lteq 5 violated (use number 6)');
     });
 
-    it('lt 5 allows four accesses (as the Dataspace Connector: LT → n−1)', () => {
-      expect(accessesAllowed('lt', 5)).toBe(4);
+    it('lt 5 allows four uses (as the Dataspace Connector: LT → n−1)', () => {
+      expect(usesAllowed('lt', 5)).toBe(4);
     });
 
     it('is not evaluated in catalog or negotiation, where there is no agreement yet', () => {

@@ -1,5 +1,5 @@
 import type { Sqlite } from '../database';
-import { selectNewest } from './sql';
+import { afterParams, prepared, selectNewest, type BatchCursor } from './sql';
 import type { Role } from './negotiations';
 
 export type AgreementStatus = 'pending' | 'active' | 'revoked';
@@ -74,5 +74,17 @@ export class AgreementRepository {
 
   list(filter: { role?: Role; status?: AgreementStatus; assetId?: string; limit?: number } = {}): AgreementRecord[] {
     return selectNewest<Row>(this.db, 'agreements', { role: filter.role, status: filter.status, asset_id: filter.assetId }, { limit: filter.limit, orderBy: 'signed_at DESC' }).map(fromRow);
+  }
+
+  /** Agreements in `role` and `status` with consumer `consumerId`, oldest first, strictly after `after`: one batch of a pass over all of them. */
+  batch(filter: { role: Role; status: AgreementStatus; consumerId: string }, limit: number, after?: BatchCursor): AgreementRecord[] {
+    return prepared<[Record<string, unknown>], Row>(
+      this.db,
+      `SELECT * FROM agreements WHERE role = @role AND status = @status AND consumer_id = @consumerId
+          AND (@afterAt IS NULL OR (signed_at, id) > (@afterAt, @afterId))
+        ORDER BY signed_at, id LIMIT @limit`,
+    )
+      .all({ ...filter, limit, ...afterParams(after) })
+      .map(fromRow);
   }
 }

@@ -1,5 +1,5 @@
 import type { Sqlite } from '../database';
-import { prepared } from './sql';
+import { afterParams, prepared, type BatchCursor } from './sql';
 
 export type ConsentStatus = 'pending' | 'granted' | 'refused' | 'revoked' | 'expired';
 export const CONSENT_STATUSES: readonly ConsentStatus[] = ['pending', 'granted', 'refused', 'revoked', 'expired'];
@@ -154,16 +154,18 @@ export class ConsentRepository {
 
   /**
    * Consents whose time is up at `now`: granted ones past `valid_until`, pending ones past their approval
-   * deadline (the earlier of `valid_until` and `created_at` + `ttlSeconds`).
+   * deadline (the earlier of `valid_until` and `created_at` + `ttlSeconds`). Oldest first, at most `limit`,
+   * strictly after the cursor `after` (created_at, id): one batch of a pass over all of them.
    */
-  due(now: string, ttlSeconds: number): Consent[] {
+  due(now: string, ttlSeconds: number, batch: { limit: number; after?: BatchCursor }): Consent[] {
     return (
       this.stmt(
         `SELECT * FROM consents
-          WHERE (status = 'granted' AND valid_until IS NOT NULL AND valid_until <= @now)
-             OR (status = 'pending' AND (${plusSeconds('created_at')} <= @now OR (valid_until IS NOT NULL AND valid_until <= @now)))
-          ORDER BY created_at, id`,
-      ).all({ now, ttl: ttlSeconds }) as Row[]
+          WHERE ((status = 'granted' AND valid_until IS NOT NULL AND valid_until <= @now)
+             OR (status = 'pending' AND (${plusSeconds('created_at')} <= @now OR (valid_until IS NOT NULL AND valid_until <= @now))))
+            AND (@afterAt IS NULL OR (created_at, id) > (@afterAt, @afterId))
+          ORDER BY created_at, id LIMIT @limit`,
+      ).all({ now, ttl: ttlSeconds, limit: batch.limit, ...afterParams(batch.after) }) as Row[]
     ).map(fromRow);
   }
 

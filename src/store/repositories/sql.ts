@@ -52,3 +52,15 @@ export function selectNewest<R>(
   const sql = `SELECT * FROM ${table} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${opts.orderBy} LIMIT @limit`;
   return prepared<[Record<string, unknown>], R>(db, sql).all(params);
 }
+
+/**
+ * Where a pass over many rows in batches stands: the sort key (a timestamp) and id of the last row handed out.
+ * The next batch starts strictly after it, so a pass always moves on, also past rows it could not process.
+ */
+export interface BatchCursor {
+  at: string;
+  id: string;
+}
+
+/** Parameters binding an optional cursor to `@afterAt`, `@afterId` (a condition `@afterAt IS NULL OR (key, id) > (@afterAt, @afterId)`). */
+export const afterParams = (after: BatchCursor | undefined) => ({ afterAt: after?.at ?? null, afterId: after?.id ?? null });

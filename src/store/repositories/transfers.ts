@@ -1,5 +1,6 @@
 import type { Sqlite } from '../database';
 import { ProcessTable } from './process-table';
+import { afterParams, prepared, type BatchCursor } from './sql';
 import { LIVE_TRANSFER_STATES, type TransferState } from '../../statemachine/transfer';
 import type { Role } from './negotiations';
 
@@ -125,5 +126,16 @@ export class TransferRepository extends ProcessTable<Row, Transfer, TransferPatc
 
   list(filter: { role?: Role; state?: TransferState; agreementId?: string; limit?: number } = {}): Transfer[] {
     return this.newest({ role: filter.role, state: filter.state, agreement_id: filter.agreementId }, filter.limit);
+  }
+
+  /** Transfers in `role` and `state`, oldest first, strictly after `after`: one batch of a pass over all of them. */
+  batch(filter: { role: Role; state: TransferState }, limit: number, after?: BatchCursor): Transfer[] {
+    return prepared<[Record<string, unknown>], Row>(
+      this.db,
+      `SELECT * FROM transfers WHERE role = @role AND state = @state AND (@afterAt IS NULL OR (created_at, id) > (@afterAt, @afterId))
+        ORDER BY created_at, id LIMIT @limit`,
+    )
+      .all({ role: filter.role, state: filter.state, limit, ...afterParams(after) })
+      .map(fromRow);
   }
 }

@@ -1,11 +1,15 @@
 import type { Sqlite } from '../database';
+import { prepared } from './sql';
 
-/** Accesses made under each agreement (provider side), for N-times usage. */
+/**
+ * Uses of each agreement (provider side), for N-times usage. A use is one transfer process: it is counted
+ * once, on the process's first data access; its later requests (a resumed download, a retry) are not.
+ */
 export class UsageCountRepository {
   private readonly getStmt;
   private readonly incrementStmt;
 
-  constructor(db: Sqlite) {
+  constructor(private readonly db: Sqlite) {
     this.getStmt = db.prepare<[string], { count: number }>('SELECT count FROM usage_counts WHERE agreement_id = ?');
     this.incrementStmt = db.prepare(
       `INSERT INTO usage_counts (agreement_id, count, last_at) VALUES (?, 1, ?)
@@ -13,12 +17,33 @@ export class UsageCountRepository {
     );
   }
 
+  /** Uses counted under the agreement. */
   count(agreementId: string): number {
     return this.getStmt.get(agreementId)?.count ?? 0;
   }
 
-  increment(agreementId: string): number {
-    this.incrementStmt.run(agreementId, new Date().toISOString());
+  /** The use number of a transfer process already counted (1 for the agreement's first use), else undefined. */
+  useOf(transferId: string): number | undefined {
+    // Prepared on first use: usage_uses exists from schema version 8 on (read-only tools may open older files).
+    return prepared<[string], { use_number: number }>(this.db, 'SELECT use_number FROM usage_uses WHERE transfer_id = ?').get(transferId)?.use_number;
+  }
+
+  /**
+   * Count the transfer's use of its agreement, once: the first call for a transfer increments the agreement's
+   * count and returns the new use number; later calls change nothing and return null. Atomic on its own (the
+   * transfer is claimed by an INSERT that does nothing when it is already there); callers run it in the
+   * transaction of the decision it follows.
+   */
+  countUse(agreementId: string, transferId: string): number | null {
+    const at = new Date().toISOString();
+    const claimed = prepared(
+      this.db,
+      `INSERT INTO usage_uses (transfer_id, agreement_id, use_number, counted_at)
+       VALUES (@transferId, @agreementId, COALESCE((SELECT count FROM usage_counts WHERE agreement_id = @agreementId), 0) + 1, @at)
+       ON CONFLICT (transfer_id) DO NOTHING`,
+    ).run({ transferId, agreementId, at });
+    if (claimed.changes !== 1) return null;
+    this.incrementStmt.run(agreementId, at);
     return this.count(agreementId);
   }
 }
