@@ -124,7 +124,7 @@ export function createDataspace(deps: {
   const groups = new GroupService({ store, logger });
 
   // Verified facts for the policy engine: group membership and consent from the local registry.
-  const facts = new FactProvider({ store, groupsOf: (id) => groups.groupsOf(id), consentCheck: (b, o) => consents.consentCheck(b, o) });
+  const facts = new FactProvider({ store, groupsOf: (id) => groups.groupsOf(id), consentCheck: (b, o, category) => consents.consentCheck(b, o, { category }) });
   const negotiations = new NegotiationService({ ...processDeps, catalog, facts, self, script: conformance ? new TckNegotiationScript() : undefined });
 
   // Backends of assets are configured by the operator: LAN and loopback allowed, our management listener never.

@@ -305,8 +305,9 @@ export class ConsentService {
    * true only while a GRANTED consent exists with
    * - originator = `requirement.originator ?? originator` (when both are given they must be equal),
    * - beneficiary = `beneficiary`, purpose = `requirement.purpose` (no purpose: false),
-   * - category = `requirement.category ?? opts.category` when there is one (a consent without a
-   *   category covers every category of the originator's data),
+   * - category: a consent without a category covers every category of the originator's data; one
+   *   limited to a category covers only `requirement.category ?? opts.category` (the asset's) when that
+   *   is the same category, never data of no stated category,
    * - validFrom <= now < validUntil (either open-ended when null).
    * One indexed lookup per distinct requirement; answers are cached for the same evaluation instant
    * until the next consent change, so a revocation is seen at once.

@@ -34,6 +34,7 @@ const assetInput: JsonSchema = {
     keywords: { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 50 },
     contentType: { type: 'string', maxLength: 200 },
     originator: { type: 'string', maxLength: 500, description: 'the member farm or data subject the data comes from' },
+    category: { type: 'string', minLength: 1, maxLength: 200, description: 'data category, e.g. parcel-yields; a consent limited to a category covers only assets of that category' },
     source: {
       oneOf: [
         { type: 'object', additionalProperties: false, required: ['type', 'path'], properties: { type: { const: 'file' }, path: { type: 'string', minLength: 1, maxLength: 4096 } } },
@@ -238,6 +239,7 @@ export function managementRoutes(deps: ManagementApiDeps): ApiRoute[] {
             keywords: body.keywords ?? [],
             contentType: body.contentType ?? null,
             originator: body.originator ?? null,
+            category: body.category ?? null,
             source: body.source,
           }),
         );

@@ -320,6 +320,14 @@ export const MIGRATIONS: readonly Migration[] = [
                           AND json_extract(a.detail, '$.access') IN ('GET', 'PUSH') AND json_extract(a.detail, '$.allowed') = 1);
     `,
   },
+  {
+    version: 9,
+    name: 'assets: data category (a consent limited to a category covers only assets of that category)',
+    sql: `
+      -- NULL: no stated category; only a consent for every category of the originator's data covers such an asset.
+      ALTER TABLE assets ADD COLUMN category TEXT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -10,7 +10,8 @@ export interface FactSources {
   /** Named groups a participant belongs to (membership constraints). */
   groupsOf: (participantId: string) => string[];
   /** The consent check for data of `originator` going to `beneficiary`. */
-  consentCheck: (beneficiary: string, originator: string | null) => ConsentCheck;
+  /** `category`: the asset's data category, asked for when the policy's consent requirement names none. */
+  consentCheck: (beneficiary: string, originator: string | null, category: string | null) => ConsentCheck;
 }
 
 /**
@@ -35,12 +36,12 @@ export class FactProvider {
 
   /** Facts for deciding a contract request: identity, declared purpose, consent for the asset's originator. */
   negotiation(participantId: string, claims: Record<string, string>, requestedOffer: Json | null, assetId: string | null): PolicyFacts {
-    const originator = assetId ? (this.sources.store.assets.get(assetId)?.originator ?? null) : null;
+    const asset = assetId ? this.sources.store.assets.get(assetId) : undefined;
     const purpose = declaredPurpose(requestedOffer);
     return {
       ...this.identity(participantId, claims),
       ...(purpose ? { purpose } : {}),
-      consent: this.sources.consentCheck(participantId, originator),
+      consent: this.sources.consentCheck(participantId, asset?.originator ?? null, asset?.category ?? null),
     };
   }
 
@@ -52,14 +53,14 @@ export class FactProvider {
   underAgreement(agreement: AgreementRecord, opts: { now?: Date; transferId?: string } = {}): PolicyFacts {
     const consumerId = agreement.consumerId;
     const claims = this.sources.store.negotiations.get(agreement.negotiationId)?.counterpartyClaims ?? {};
-    const originator = this.sources.store.assets.get(agreement.assetId)?.originator ?? null;
+    const asset = this.sources.store.assets.get(agreement.assetId);
     const purpose = declaredPurpose(agreement.agreement);
     return {
       ...this.identity(consumerId, claims, opts.now),
       ...(purpose ? { purpose } : {}),
       agreementTime: new Date(agreement.signedAt),
       usageCount: this.usesBefore(agreement.id, opts.transferId),
-      consent: this.sources.consentCheck(consumerId, originator),
+      consent: this.sources.consentCheck(consumerId, asset?.originator ?? null, asset?.category ?? null),
     };
   }
 

@@ -86,13 +86,13 @@ export async function api<T = any>(m: Member, method: 'GET' | 'POST' | 'DELETE',
 /** Offer one sample asset under an open policy; returns the catalog offer id a consumer would see. */
 export async function publishSample(
   provider: Member,
-  opts: { assetId?: string; contractPolicy?: Record<string, unknown>; content?: string | Buffer; source?: Record<string, unknown>; originator?: string } = {},
+  opts: { assetId?: string; contractPolicy?: Record<string, unknown>; content?: string | Buffer; source?: Record<string, unknown>; originator?: string; category?: string } = {},
 ): Promise<void> {
   const assetId = opts.assetId ?? 'parcel-yields-2026';
   const assets = path.join(provider.dir, 'data', 'assets');
   fs.mkdirSync(assets, { recursive: true });
   if (!opts.source) fs.writeFileSync(path.join(assets, `${assetId}.csv`), opts.content ?? 'parcel,crop,yield_t_ha\nFR-44-0012,wheat,7.9\n');
-  await api(provider, 'POST', '/assets', { id: assetId, title: 'Parcel yields 2026', contentType: 'text/csv', ...(opts.originator ? { originator: opts.originator } : {}), source: opts.source ?? { type: 'file', path: `${assetId}.csv` } });
+  await api(provider, 'POST', '/assets', { id: assetId, title: 'Parcel yields 2026', contentType: 'text/csv', ...(opts.originator ? { originator: opts.originator } : {}), ...(opts.category ? { category: opts.category } : {}), source: opts.source ?? { type: 'file', path: `${assetId}.csv` } });
   await api(provider, 'POST', '/policies', { id: `${assetId}-access`, policy: { permission: [{ action: 'use' }] } });
   await api(provider, 'POST', '/policies', { id: `${assetId}-contract`, policy: opts.contractPolicy ?? { permission: [{ action: 'use' }] } });
   await api(provider, 'POST', '/offers', { id: `${assetId}-offer`, accessPolicyId: `${assetId}-access`, contractPolicyId: `${assetId}-contract`, assetIds: [assetId] });

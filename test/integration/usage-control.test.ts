@@ -209,6 +209,7 @@ describe('usage control between two connector processes', () => {
     await publishSample(provider, {
       assetId: 'farm-yields',
       originator: 'farm:FR-44-0012',
+      category: 'parcel-yields',
       content,
       contractPolicy: {
         permission: [{ action: 'use', constraint: [{ leftOperand: 'consent', operator: 'eq', rightOperand: 'granted' }] }],
@@ -219,7 +220,11 @@ describe('usage control between two connector processes', () => {
     const refused = await negotiate('farm-yields', 'agronomic-advice');
     expect(refused.state).toBe('TERMINATED'); // no consent yet
     expect(refused.error).toMatch(/consent/);
-    const { consent } = await api(provider, 'POST', '/consents', { originator: 'farm:FR-44-0012', purpose: 'agronomic-advice', beneficiary: consumer.participantId });
+    // A consent limited to another category of the farm's data does not cover these yields.
+    const soil = await api(provider, 'POST', '/consents', { originator: 'farm:FR-44-0012', purpose: 'agronomic-advice', beneficiary: consumer.participantId, category: 'soil-analyses' });
+    await api(provider, 'POST', `/consents/${encodeURIComponent(soil.consent.id)}/grant`, {});
+    expect((await negotiate('farm-yields', 'agronomic-advice')).state).toBe('TERMINATED');
+    const { consent } = await api(provider, 'POST', '/consents', { originator: 'farm:FR-44-0012', purpose: 'agronomic-advice', beneficiary: consumer.participantId, category: 'parcel-yields' });
     await api(provider, 'POST', `/consents/${encodeURIComponent(consent.id)}/grant`, {});
     const agreed = await negotiate('farm-yields', 'agronomic-advice');
     expect(agreed.state).toBe('FINALIZED');

@@ -200,11 +200,12 @@ describe('consent registry', () => {
       consents.grant(id, 'operator');
     });
     const inWindow = new Date('2026-04-01T00:00:00Z');
-    const req = { purpose: 'agronomic-advice' };
+    // The consent asked for in beforeEach is limited to parcel-yields.
+    const req = { purpose: 'agronomic-advice', category: 'parcel-yields' };
 
     it.each<[string, string, string | null, Record<string, string>, Date, boolean]>([
       ['matching consent', ADVISOR, FARM, req, inWindow, true],
-      ['matching category', ADVISOR, FARM, { ...req, category: 'parcel-yields' }, inWindow, true],
+      ['no category asked: a consent limited to one does not cover it', ADVISOR, FARM, { purpose: 'agronomic-advice' }, inWindow, false],
       ['other category', ADVISOR, FARM, { ...req, category: 'soil-analyses' }, inWindow, false],
       ['other purpose', ADVISOR, FARM, { purpose: 'marketing' }, inWindow, false],
       ['no purpose', ADVISOR, FARM, {}, inWindow, false],
@@ -230,9 +231,11 @@ describe('consent registry', () => {
       expect(check({ purpose: 'statistics' })).toBe(true);
     });
 
-    it('opts.category applies when the requirement names none', () => {
-      expect(consents.consentCheck(ADVISOR, FARM, { now: inWindow, category: 'soil-analyses' })(req)).toBe(false);
-      expect(consents.consentCheck(ADVISOR, FARM, { now: inWindow, category: 'parcel-yields' })(req)).toBe(true);
+    it("opts.category (the asset's) applies when the requirement names none", () => {
+      const anyCategory = { purpose: 'agronomic-advice' };
+      expect(consents.consentCheck(ADVISOR, FARM, { now: inWindow, category: 'soil-analyses' })(anyCategory)).toBe(false);
+      expect(consents.consentCheck(ADVISOR, FARM, { now: inWindow, category: 'parcel-yields' })(anyCategory)).toBe(true);
+      expect(consents.consentCheck(ADVISOR, FARM, { now: inWindow, category: null })(anyCategory)).toBe(false);
     });
 
     it('pending, refused, revoked and expired consents do not count', () => {

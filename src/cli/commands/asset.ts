@@ -45,6 +45,7 @@ export const assetAddCommand = defineCommand(
       keyword: { type: 'string', multiple: true },
       'content-type': { type: 'string' },
       originator: { type: 'string' },
+      category: { type: 'string' },
       file: { type: 'string' },
       url: { type: 'string' },
       header: { type: 'string', multiple: true },
@@ -68,6 +69,7 @@ export const assetAddCommand = defineCommand(
         keywords: listOption(values, 'keyword'),
         contentType: stringOption(values, 'content-type'),
         originator: stringOption(values, 'originator'),
+        category: stringOption(values, 'category'),
         source: file ? { type: 'file', path: file } : { type: 'http', url, ...(headers ? { headers } : {}) },
       };
       const asset = await managementClient(values, io).post<ApiAsset>('/assets', body);
@@ -84,6 +86,7 @@ export const assetAddCommand = defineCommand(
     keyword: 'catalog keyword (repeatable, or comma-separated)',
     'content-type': 'media type of the data, e.g. text/csv',
     originator: 'the member farm or data subject the data comes from',
+    category: 'data category, e.g. parcel-yields (a consent limited to a category covers only its assets)',
     file: 'path of the file (under the data root)',
     url: 'URL of the HTTP backend serving the data',
     header: "header sent to the backend, 'Name: value' (repeatable; stored, never shown)",

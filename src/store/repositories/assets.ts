@@ -1,4 +1,5 @@
 import type { Sqlite } from '../database';
+import { prepared } from './sql';
 
 /** Where an asset's bytes live. Backend credentials stay in the store; they are never exposed by the API. */
 export type AssetSource =
@@ -13,6 +14,8 @@ export interface Asset {
   contentType: string | null;
   /** The data subject or member farm the data comes from (consent is checked against it). */
   originator: string | null;
+  /** Data category, e.g. `parcel-yields`: a consent limited to a category covers only assets of that category. */
+  category: string | null;
   source: AssetSource;
   createdAt: string;
   updatedAt: string;
@@ -25,6 +28,7 @@ interface Row {
   keywords: string;
   content_type: string | null;
   originator: string | null;
+  category: string | null;
   source: string;
   created_at: string;
   updated_at: string;
@@ -37,58 +41,47 @@ const fromRow = (r: Row): Asset => ({
   keywords: JSON.parse(r.keywords) as string[],
   contentType: r.content_type,
   originator: r.originator,
+  category: r.category,
   source: JSON.parse(r.source) as AssetSource,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
 
+/** Statements are prepared on first use, so a Store opened on an older schema (upgrade tests, read-only tools) works. */
 export class AssetRepository {
-  private readonly insertStmt;
-  private readonly getStmt;
-  private readonly pageStmt;
-  private readonly pageBeforeStmt;
-  private readonly countStmt;
-  private readonly deleteStmt;
+  constructor(private readonly db: Sqlite) {}
 
-  constructor(db: Sqlite) {
-    this.insertStmt = db.prepare(
-      `INSERT INTO assets (id, title, description, keywords, content_type, originator, source, created_at, updated_at)
-       VALUES (@id, @title, @description, @keywords, @contentType, @originator, @source, @createdAt, @updatedAt)`,
-    );
-    this.getStmt = db.prepare<[string], Row>('SELECT * FROM assets WHERE id = ?');
-    this.pageStmt = db.prepare<[string, number], Row>('SELECT * FROM assets WHERE id > ? ORDER BY id LIMIT ?');
-    this.pageBeforeStmt = db.prepare<[string, number], Row>('SELECT * FROM assets WHERE id < ? ORDER BY id DESC LIMIT ?');
-    this.countStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM assets');
-    this.deleteStmt = db.prepare('DELETE FROM assets WHERE id = ?');
-  }
-
-  insert(asset: Omit<Asset, 'createdAt' | 'updatedAt'>): Asset {
+  insert(asset: Omit<Asset, 'createdAt' | 'updatedAt' | 'category'> & { category?: string | null }): Asset {
     const now = new Date().toISOString();
-    const full: Asset = { ...asset, createdAt: now, updatedAt: now };
-    this.insertStmt.run({ ...full, keywords: JSON.stringify(full.keywords), source: JSON.stringify(full.source) });
+    const full: Asset = { ...asset, category: asset.category ?? null, createdAt: now, updatedAt: now };
+    prepared(
+      this.db,
+      `INSERT INTO assets (id, title, description, keywords, content_type, originator, category, source, created_at, updated_at)
+       VALUES (@id, @title, @description, @keywords, @contentType, @originator, @category, @source, @createdAt, @updatedAt)`,
+    ).run({ ...full, keywords: JSON.stringify(full.keywords), source: JSON.stringify(full.source) });
     return full;
   }
 
   get(id: string): Asset | undefined {
-    const row = this.getStmt.get(id);
+    const row = prepared<[string], Row>(this.db, 'SELECT * FROM assets WHERE id = ?').get(id);
     return row ? fromRow(row) : undefined;
   }
 
   /** Keyset pagination by id: stable and O(page) however many assets there are. */
   page(after: string, limit: number): Asset[] {
-    return this.pageStmt.all(after, limit).map(fromRow);
+    return prepared<[string, number], Row>(this.db, 'SELECT * FROM assets WHERE id > ? ORDER BY id LIMIT ?').all(after, limit).map(fromRow);
   }
 
   /** The page before `before`, newest id first (callers reverse it). */
   pageBefore(before: string, limit: number): Asset[] {
-    return this.pageBeforeStmt.all(before, limit).map(fromRow);
+    return prepared<[string, number], Row>(this.db, 'SELECT * FROM assets WHERE id < ? ORDER BY id DESC LIMIT ?').all(before, limit).map(fromRow);
   }
 
   count(): number {
-    return this.countStmt.get()!.n;
+    return prepared<[], { n: number }>(this.db, 'SELECT count(*) AS n FROM assets').get()!.n;
   }
 
   delete(id: string): boolean {
-    return this.deleteStmt.run(id).changes === 1;
+    return prepared(this.db, 'DELETE FROM assets WHERE id = ?').run(id).changes === 1;
   }
 }

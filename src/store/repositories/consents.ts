@@ -137,7 +137,8 @@ export class ConsentRepository {
   /**
    * Whether a GRANTED consent currently valid at `now` matches. Served by the index
    * `consents_match (originator, beneficiary, purpose, status)`. A consent without a category covers
-   * every category; `category` null asks for no particular category.
+   * every category; one limited to a category matches only that `category` (null: data of no stated
+   * category, which only an all-categories consent covers).
    */
   hasGranted(q: { originator: string; beneficiary: string; purpose: string; category: string | null; now: string }): boolean {
     return (
@@ -146,7 +147,7 @@ export class ConsentRepository {
           WHERE originator = @originator AND beneficiary = @beneficiary AND purpose = @purpose AND status = 'granted'
             AND (valid_from IS NULL OR valid_from <= @now)
             AND (valid_until IS NULL OR valid_until > @now)
-            AND (@category IS NULL OR category IS NULL OR category = @category)
+            AND (category IS NULL OR category = @category)
           LIMIT 1`,
       ).get(q) !== undefined
     );
