@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import { dspEndpoint, type DspContext } from '../../src/protocol/dsp/handler';
-import { createDspRouter, type DspRouterDeps } from '../../src/protocol/dsp/router';
+import type { DspRouterDeps } from '../../src/protocol/dsp/router';
+import { serveDspRouter } from '../helpers/dsp-router';
 import { PeerAuthError } from '../../src/identity/peer-token';
 import { MAX_JSON_DEPTH } from '../../src/json-depth';
 import { silentLogger } from '../../src/log/logger';
@@ -73,7 +74,7 @@ describe('dspEndpoint', () => {
 
 /** What peers get back from the DSP router for bodies that must never reach an action. */
 describe('DSP router: refused bodies', () => {
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serveDspRouter>>;
   let base: string;
   const errors: string[] = [];
   const unreachable = () => {
@@ -97,13 +98,10 @@ describe('DSP router: refused bodies', () => {
       facts: {},
       publicUrl: () => 'https://self',
     } as unknown as DspRouterDeps;
-    const app = express();
-    app.use(createDspRouter(deps));
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dsp/2025-1`;
+    served = await serveDspRouter(deps);
+    base = served.base;
   });
-  afterAll(() => new Promise((r) => server.close(r)));
+  afterAll(() => served.close());
   afterEach(() => {
     expect(errors).toEqual([]);
   });

@@ -1,9 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import express from 'express';
 import { Store } from '../../src/store/store';
 import { CatalogService, catalogOfferId } from '../../src/catalog/catalog-service';
 import { NegotiationService } from '../../src/negotiation/negotiation-service';
@@ -14,7 +11,8 @@ import { createLogger } from '../../src/log/logger';
 import { QuotaExceededError } from '../../src/errors';
 import { dspErrorResponse } from '../../src/protocol/dsp/errors';
 import { validateDspMessage } from '../../src/protocol/dsp/schema-validator';
-import { createDspRouter, type DspRouterDeps } from '../../src/protocol/dsp/router';
+import type { DspRouterDeps } from '../../src/protocol/dsp/router';
+import { serveDspRouter } from '../helpers/dsp-router';
 import { LIVE_NEGOTIATION_STATES, NEGOTIATION_STATES, type NegotiationState } from '../../src/statemachine/negotiation';
 import { LIVE_TRANSFER_STATES, TRANSFER_STATES, type TransferState } from '../../src/statemachine/transfer';
 import type { Role } from '../../src/store/repositories/negotiations';
@@ -243,7 +241,7 @@ describe('open processes per peer (quota)', () => {
   // ------------------------------------------------------------------ over HTTP (DSP router, signed peer stand-in)
 
   describe('over the DSP endpoints', () => {
-    let server: Server;
+    let served: Awaited<ReturnType<typeof serveDspRouter>>;
     let base: string;
     beforeAll(async () => {
       const deps = {
@@ -257,13 +255,10 @@ describe('open processes per peer (quota)', () => {
         facts: {},
         publicUrl: () => 'https://self',
       } as unknown as DspRouterDeps;
-      const app = express();
-      app.use(createDspRouter(deps));
-      server = app.listen(0, '127.0.0.1');
-      await new Promise((r) => server.once('listening', r));
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dsp/2025-1`;
+      served = await serveDspRouter(deps);
+      base = served.base;
     });
-    afterAll(() => new Promise((r) => server.close(r)));
+    afterAll(() => served.close());
 
     const post = async (peer: { participantId: string }, p: string, body: object) => {
       const res = await fetch(base + p, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${peer.participantId}` }, body: JSON.stringify(body) });
