@@ -94,12 +94,11 @@ export async function startConnector(config: HedgerowConfig, logger: Logger): Pr
 
     // Both HTTP applications are built on their first request: an idle connector has answered only
     // health probes and keeps express and the route modules out of memory (see health-endpoints.ts).
-    publicServer.on(
-      'request',
-      onFirstRequest(() =>
-        createPublicApp({ identity, metrics, logger, routers: [dataspace.publicRouter()], gaiax: { config, store, catalog: dataspace.catalog, publicUrl: baseUrl } }),
-      ),
+    const publicApp = onFirstRequest(
+      () => createPublicApp({ identity, metrics, logger, routers: [dataspace.publicRouter()], gaiax: { config, store, catalog: dataspace.catalog, publicUrl: baseUrl } }),
+      logger,
     );
+    publicServer.on('request', publicApp);
     const managementApp = onFirstRequest(() => {
       const managementApi = createManagementApi({
         store,
@@ -109,7 +108,7 @@ export async function startConnector(config: HedgerowConfig, logger: Logger): Pr
         gaiax: { config, certStore, identity: () => identity.current, didDocument: () => identity.didDocument(), guard: dataspace.guard },
       });
       return createManagementApp({ store, metrics, logger, routers: [{ path: '/api/v1', router: managementApi }] });
-    });
+    }, logger);
     const managementServer = http.createServer(healthEndpoints({ health, metrics }, managementApp));
     managementServer.keepAliveTimeout = 5_000;
     const managementPort = await listen(managementServer, config.managementApi.host, config.managementApi.port, 'management');

@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HealthService } from '../health/health-service';
 import type { Metrics } from '../health/metrics';
+import type { Logger } from '../log/logger';
+import { describeError } from '../errors';
+import { errorBody } from './errors';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -36,12 +39,21 @@ export function healthEndpoints(deps: { health: HealthService; metrics: Metrics 
 
 /**
  * A request handler built on the first request that reaches it: express, the routers and the
- * services' route modules stay unloaded while nobody calls.
+ * services' route modules stay unloaded while nobody calls. If building fails, that request gets a
+ * 500 and the next one tries again (a throw here would end the process).
  */
-export function onFirstRequest(build: () => RequestHandler): RequestHandler {
+export function onFirstRequest(build: () => RequestHandler, logger: Logger): RequestHandler {
   let handler: RequestHandler | undefined;
   return (req, res) => {
-    handler ??= build();
+    try {
+      handler ??= build();
+    } catch (err) {
+      logger.error('building the HTTP application failed', { error: describeError(err) });
+      const json = JSON.stringify(errorBody('INTERNAL', 'the connector could not build its HTTP application; see its log'));
+      res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+      res.end(json);
+      return;
+    }
     handler(req, res);
   };
 }
