@@ -123,23 +123,37 @@ export class UsageControl {
     return this.monitoring;
   }
 
-  private async monitorPass(): Promise<number> {
-    let ended = 0;
+  private monitorPass(): Promise<number> {
+    return this.pass(
+      (after) => this.deps.store.transfers.batch({ role: 'provider', state: 'STARTED' }, PASS_BATCH, after),
+      (t) => ({ at: t.createdAt, id: t.id }),
+      (t) => this.recheck(t),
+      (t, err) => this.deps.logger.error('policy monitor: checking a transfer failed', { transfer: t.id, error: describeError(err) }),
+    );
+  }
+
+  /**
+   * One pass over rows fetched in batches of PASS_BATCH, each batch strictly after the last row of the one
+   * before: `visit` every row (a row it throws on goes to `failed` and is passed over), then a turn of the
+   * event loop before the next batch; ends after a batch that was not full, or early once stopped.
+   * Resolves to the number of rows `visit` acted on (returned true for).
+   */
+  private async pass<T>(fetch: (after: BatchCursor | undefined) => T[], cursorOf: (row: T) => BatchCursor, visit: (row: T) => boolean, failed: (row: T, err: unknown) => void): Promise<number> {
+    let acted = 0;
     let after: BatchCursor | undefined;
     for (;;) {
-      const batch = this.deps.store.transfers.batch({ role: 'provider', state: 'STARTED' }, PASS_BATCH, after);
-      for (const t of batch) {
+      const batch = fetch(after);
+      for (const row of batch) {
         try {
-          if (this.recheck(t)) ended++;
+          if (visit(row)) acted++;
         } catch (err) {
-          this.deps.logger.error('policy monitor: checking a transfer failed', { transfer: t.id, error: describeError(err) });
+          failed(row, err);
         }
       }
-      if (batch.length < PASS_BATCH) return ended;
-      const last = batch[batch.length - 1]!;
-      after = { at: last.createdAt, id: last.id };
+      if (batch.length < PASS_BATCH) return acted;
+      after = cursorOf(batch[batch.length - 1]!);
       await nextTurn();
-      if (this.stopped) return ended;
+      if (this.stopped) return acted;
     }
   }
 
@@ -180,26 +194,17 @@ export class UsageControl {
    * all of the beneficiary's active agreements in batches of PASS_BATCH, yielding between them; one
    * that cannot be revoked is logged and passed over. Resolves to the number revoked.
    */
-  async consentEnded(consent: ConsentChange): Promise<number> {
-    let revoked = 0;
-    let after: BatchCursor | undefined;
-    for (;;) {
-      const batch = this.deps.store.agreements.batch({ role: 'provider', status: 'active', consumerId: consent.beneficiary }, PASS_BATCH, after);
-      for (const a of batch) {
-        try {
-          if (!this.dependsOn(a, consent)) continue;
-          this.revokeAgreement(a, `consent ${consent.id} of ${consent.originator} for ${consent.purpose} was ${consent.status}`);
-          revoked++;
-        } catch (err) {
-          this.deps.logger.error('revoking an agreement after its consent ended failed', { agreement: a.id, consent: consent.id, error: describeError(err) });
-        }
-      }
-      if (batch.length < PASS_BATCH) return revoked;
-      const last = batch[batch.length - 1]!;
-      after = { at: last.signedAt, id: last.id };
-      await nextTurn();
-      if (this.stopped) return revoked;
-    }
+  consentEnded(consent: ConsentChange): Promise<number> {
+    return this.pass(
+      (after) => this.deps.store.agreements.batch({ role: 'provider', status: 'active', consumerId: consent.beneficiary }, PASS_BATCH, after),
+      (a) => ({ at: a.signedAt, id: a.id }),
+      (a) => {
+        if (!this.dependsOn(a, consent)) return false;
+        this.revokeAgreement(a, `consent ${consent.id} of ${consent.originator} for ${consent.purpose} was ${consent.status}`);
+        return true;
+      },
+      (a, err) => this.deps.logger.error('revoking an agreement after its consent ended failed', { agreement: a.id, consent: consent.id, error: describeError(err) }),
+    );
   }
 
   /** Whether agreement `a` (with the consent's beneficiary) needs that consent. */
