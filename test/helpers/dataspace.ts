@@ -98,6 +98,28 @@ export async function publishSample(
   await api(provider, 'POST', '/offers', { id: `${assetId}-offer`, accessPolicyId: `${assetId}-access`, contractPolicyId: `${assetId}-contract`, assetIds: [assetId] });
 }
 
+/**
+ * The consumer takes the first offer of `assetId` from the provider's catalog at `dsp` and negotiates it
+ * (declaring `purpose` when given); resolves to the negotiation once it has ended, FINALIZED or TERMINATED.
+ */
+export async function negotiateOffer(consumer: Member, provider: Member, dsp: string, assetId: string, opts: { purpose?: string } = {}): Promise<any> {
+  const catalog = await api(consumer, 'POST', '/catalog/request', { counterPartyAddress: dsp, counterPartyId: provider.participantId });
+  const ds = catalog.dataset.find((d: { '@id': string }) => d['@id'] === assetId);
+  if (!ds) throw new Error(`${assetId} is not in the catalog of ${provider.name}`);
+  const n = await api(consumer, 'POST', '/negotiations', { counterPartyAddress: dsp, counterPartyId: provider.participantId, offer: ds.hasPolicy[0], datasetId: assetId, ...(opts.purpose ? { purpose: opts.purpose } : {}) });
+  return eventually(async () => {
+    const x = await api(consumer, 'GET', `/negotiations/${encodeURIComponent(n.id)}`);
+    return (x.state === 'FINALIZED' || x.state === 'TERMINATED') && x;
+  }, 15_000, `negotiation ${n.id} to end`);
+}
+
+/** `negotiateOffer`, which must reach FINALIZED: the agreement id. */
+export async function agreementFor(consumer: Member, provider: Member, dsp: string, assetId: string): Promise<string> {
+  const n = await negotiateOffer(consumer, provider, dsp, assetId);
+  if (n.state !== 'FINALIZED') throw new Error(`negotiation for ${assetId} ended ${n.state}: ${n.error ?? ''}`);
+  return n.agreementId;
+}
+
 /** Poll until `check` returns a value or the timeout passes. */
 export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { runCli, tempDir } from '../helpers/cli';
-import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { agreementFor, api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 import type { AuditBundle } from '../../src/audit/bundle';
 import type { AuditEntry } from '../../src/audit/chain';
 
@@ -35,15 +35,7 @@ describe('audit trail of running connectors', () => {
     await publishSample(provider, { assetId: 'yields', content });
 
     // Negotiate.
-    const catalog = await api(consumer, 'POST', '/catalog/request', { counterPartyAddress: dsp, counterPartyId: provider.participantId });
-    const ds = catalog.dataset.find((d: { '@id': string }) => d['@id'] === 'yields');
-    const n = await api(consumer, 'POST', '/negotiations', { counterPartyAddress: dsp, counterPartyId: provider.participantId, offer: ds.hasPolicy[0], datasetId: 'yields' });
-    agreementId = (
-      await eventually(async () => {
-        const x = await api(consumer, 'GET', `/negotiations/${encodeURIComponent(n.id)}`);
-        return x.state === 'FINALIZED' && x;
-      })
-    ).agreementId;
+    agreementId = await agreementFor(consumer, provider, dsp, 'yields');
 
     // Transfer: pull, download, complete.
     const t = await api(consumer, 'POST', '/transfers', { agreementId });

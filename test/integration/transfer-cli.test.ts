@@ -5,7 +5,7 @@ import https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { CLI, childEnv, tempDir } from '../helpers/cli';
-import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { agreementFor, api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 import { generateKeyPair, issueCertificate, certificateToPem, privateKeyToPem } from '../../src/pki';
 
 /**
@@ -60,16 +60,7 @@ describe('hedgerow transfer, transfers and fetch', () => {
     expect(r.stderr).toMatch(message);
   }
 
-  async function agree(assetId = 'yields'): Promise<string> {
-    const catalog = await api(consumer, 'POST', '/catalog/request', { counterPartyAddress: dsp, counterPartyId: provider.participantId });
-    const ds = catalog.dataset.find((d: { '@id': string }) => d['@id'] === assetId);
-    const n = await api(consumer, 'POST', '/negotiations', { counterPartyAddress: dsp, counterPartyId: provider.participantId, offer: ds.hasPolicy[0], datasetId: assetId });
-    const done = await eventually(async () => {
-      const x = await api(consumer, 'GET', `/negotiations/${encodeURIComponent(n.id)}`);
-      return x.state === 'FINALIZED' && x;
-    });
-    return done.agreementId;
-  }
+  const agree = (assetId = 'yields') => agreementFor(consumer, provider, dsp, assetId);
 
   async function stateOn(who: Member, id: string, state: string) {
     return eventually(async () => {

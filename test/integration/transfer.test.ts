@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { tempDir } from '../helpers/cli';
-import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { agreementFor, api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
 import { loadCaDirectory } from '../../src/pki/ca-directory';
 import { localhostTls } from '../helpers/tls';
 
@@ -23,16 +23,7 @@ describe('transfers between two connector processes', () => {
   const content = crypto.randomBytes(3 * 1024 * 1024 + 17);
   const sha256 = crypto.createHash('sha256').update(content).digest('hex');
 
-  async function agree(assetId: string): Promise<string> {
-    const catalog = await api(consumer, 'POST', '/catalog/request', { counterPartyAddress: dsp, counterPartyId: provider.participantId, after: '' });
-    const ds = catalog.dataset.find((d: { '@id': string }) => d['@id'] === assetId);
-    const n = await api(consumer, 'POST', '/negotiations', { counterPartyAddress: dsp, counterPartyId: provider.participantId, offer: ds.hasPolicy[0], datasetId: assetId });
-    const done = await eventually(async () => {
-      const x = await api(consumer, 'GET', `/negotiations/${encodeURIComponent(n.id)}`);
-      return x.state === 'FINALIZED' && x;
-    });
-    return done.agreementId;
-  }
+  const agree = (assetId: string) => agreementFor(consumer, provider, dsp, assetId);
 
   async function transferIn(id: string, state: string, who: Member = consumer) {
     return eventually(async () => {

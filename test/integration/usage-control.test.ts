@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { tempDir } from '../helpers/cli';
 import { loadCaDirectory } from '../../src/pki/ca-directory';
 import { localhostTls } from '../helpers/tls';
-import { api, coopAndAgro, eventually, killMembers, publishSample, startMember, type Member } from '../helpers/dataspace';
+import { api, coopAndAgro, eventually, killMembers, negotiateOffer, publishSample, startMember, type Member } from '../helpers/dataspace';
 
 /**
  * Usage control after the handshake, between two connector processes: N-times usage, a validity
@@ -35,15 +35,7 @@ describe('usage control between two connector processes', () => {
     tmp.cleanup();
   });
 
-  async function negotiate(assetId: string, purpose?: string) {
-    const catalog = await api(consumer, 'POST', '/catalog/request', { counterPartyAddress: dsp, counterPartyId: provider.participantId });
-    const ds = catalog.dataset.find((d: { '@id': string }) => d['@id'] === assetId);
-    const n = await api(consumer, 'POST', '/negotiations', { counterPartyAddress: dsp, counterPartyId: provider.participantId, offer: ds.hasPolicy[0], datasetId: assetId, ...(purpose ? { purpose } : {}) });
-    return eventually(async () => {
-      const x = await api(consumer, 'GET', `/negotiations/${encodeURIComponent(n.id)}`);
-      return (x.state === 'FINALIZED' || x.state === 'TERMINATED') && x;
-    });
-  }
+  const negotiate = (assetId: string, purpose?: string) => negotiateOffer(consumer, provider, dsp, assetId, { purpose });
 
   const transfer = (id: string, who: Member = consumer) => api(who, 'GET', `/transfers/${encodeURIComponent(id)}`);
   async function started(agreementId: string) {
