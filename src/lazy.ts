@@ -15,7 +15,7 @@ export const systemInformation = lazy(() => require('systeminformation') as type
 export const tarLib = lazy(() => require('tar') as typeof import('tar'));
 /**
  * express and its ~100 modules: an idle connector answers health probes without them, and builds its HTTP
- * applications on the first other request (src/server/on-first-request.ts).
+ * applications on the first other request (onFirstRequest in src/server/health-endpoints.ts).
  */
 export const expressLib = lazy(() => require('express') as typeof import('express'));
 /** Ajv compiles schemas into code: at start that costs ~2 MB resident and optimising-compiler work. */
